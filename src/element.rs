@@ -4,9 +4,26 @@ use core::fmt::{Debug, Display};
 use core::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
 
 mod sealed {
-    pub trait Sealed {}
-    impl Sealed for f32 {}
-    impl Sealed for f64 {}
+    use crate::arch::Kernels;
+
+    pub trait Sealed: Sized + 'static {
+        /// The kernel table for this type on this CPU.
+        fn kernels() -> &'static Kernels<Self>;
+    }
+
+    impl Sealed for f32 {
+        #[inline]
+        fn kernels() -> &'static Kernels<f32> {
+            crate::arch::kernels_f32()
+        }
+    }
+
+    impl Sealed for f64 {
+        #[inline]
+        fn kernels() -> &'static Kernels<f64> {
+            crate::arch::kernels_f64()
+        }
+    }
 }
 
 /// An element type of the kernels: `f32` or `f64`.

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::Error;
+use crate::{Element, Error};
 
 /// The probability that dropout keeps a unit: a validated `f64` in `(0, 1]`.
 ///
@@ -109,6 +109,11 @@ impl KeepProb {
     /// ```
     pub const fn scale(self) -> f64 {
         1.0 / self.0
+    }
+
+    /// `1 / keep` rounded to the kernels' element type.
+    pub(crate) fn scale_as<T: Element>(self) -> T {
+        T::from_f64(self.scale())
     }
 
     /// The binary expansion the sampler walks, most significant bit first.

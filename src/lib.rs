@@ -64,9 +64,12 @@ extern crate std;
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+mod arch;
+pub mod blas;
 mod element;
 mod error;
 mod keep;
+pub mod layer;
 mod mask;
 mod mat;
 pub mod reference;

@@ -116,6 +116,16 @@ pub struct MatMut<'a, T> {
     col_stride: usize,
 }
 
+/// Raw parts of a checked view, for the kernels in `arch`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawMat<P> {
+    pub(crate) ptr: P,
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) row_stride: usize,
+    pub(crate) col_stride: usize,
+}
+
 impl<'a, T: Element> MatRef<'a, T> {
     /// Views `data` as a `rows x cols` matrix with element `(i, j)` at
     /// `data[i * row_stride + j * col_stride]`. Strides may be zero (a broadcast row or
@@ -295,6 +305,16 @@ impl<'a, T: Element> MatRef<'a, T> {
     /// constructor's bounds check makes the index valid.
     pub(crate) fn at(&self, i: usize, j: usize) -> T {
         self.data[i * self.row_stride + j * self.col_stride]
+    }
+
+    pub(crate) fn raw(&self) -> RawMat<*const T> {
+        RawMat {
+            ptr: self.data.as_ptr(),
+            rows: self.rows,
+            cols: self.cols,
+            row_stride: self.row_stride,
+            col_stride: self.col_stride,
+        }
     }
 }
 
@@ -555,6 +575,16 @@ impl<'a, T: Element> MatMut<'a, T> {
     /// constructor's bounds check makes the index valid.
     pub(crate) fn at_mut(&mut self, i: usize, j: usize) -> &mut T {
         &mut self.data[i * self.row_stride + j * self.col_stride]
+    }
+
+    pub(crate) fn raw_mut(&mut self) -> RawMat<*mut T> {
+        RawMat {
+            ptr: self.data.as_mut_ptr(),
+            rows: self.rows,
+            cols: self.cols,
+            row_stride: self.row_stride,
+            col_stride: self.col_stride,
+        }
     }
 }
 

@@ -1,0 +1,108 @@
+//! The one abstraction the generic kernels are written against: a vector of floats.
+
+use crate::Element;
+
+/// A vector of `LANES` elements of one float type, on one instruction set.
+///
+/// Masks come straight from the dropout mask's bits: bit `b` of `bits` is lane `b`, only
+/// the low `LANES` bits are meaningful, and a clear bit means "dropped".
+///
+/// # Safety
+///
+/// Every method may execute instructions of the implementor's CPU feature, so every
+/// caller must have proven that feature present (the level's wrapper functions carry
+/// `#[target_feature]`, and the dispatch only hands them out after detection). Pointer
+/// arguments must be valid for reads (or writes) of `LANES` consecutive elements.
+pub(crate) trait Lanes: Copy {
+    /// The element type.
+    type Elem: Element;
+    /// Elements per vector: a power of two that divides 64.
+    const LANES: usize;
+    /// The low `LANES` bits: a chunk with every lane kept.
+    const ALL: u64 = if Self::LANES == 64 {
+        u64::MAX
+    } else {
+        (1 << Self::LANES) - 1
+    };
+
+    /// Every lane `x`.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has the implementor's feature.
+    unsafe fn splat(x: Self::Elem) -> Self;
+
+    /// Loads `LANES` elements.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has the feature; `p` is valid for `LANES` reads.
+    unsafe fn load(p: *const Self::Elem) -> Self;
+
+    /// Stores `LANES` elements.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has the feature; `p` is valid for `LANES` writes.
+    unsafe fn store(self, p: *mut Self::Elem);
+
+    /// Lane by lane: `a` where the bit is set, else `b`.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has the feature.
+    unsafe fn select(bits: u64, a: Self, b: Self) -> Self;
+
+    /// `self * b + c`, fused where the instruction set has it.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has the feature.
+    unsafe fn mul_add(self, b: Self, c: Self) -> Self;
+
+    /// `self * b`.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has the feature.
+    unsafe fn mul(self, b: Self) -> Self;
+
+    /// `self + b`.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has the feature.
+    unsafe fn add(self, b: Self) -> Self;
+
+    /// The sum of the lanes.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has the feature.
+    unsafe fn sum(self) -> Self::Elem;
+
+    /// Loads the lanes whose bit is set; the others are 0.0, whatever memory holds there
+    /// (a NaN in a dropped lane cannot leak). Instruction sets with masked loads do not
+    /// touch the dropped lanes' memory at all.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has the feature; `p` is valid for `LANES` reads.
+    #[inline(always)]
+    unsafe fn load_masked(p: *const Self::Elem, bits: u64) -> Self {
+        // SAFETY: the caller's contract is ours.
+        unsafe { Self::select(bits, Self::load(p), Self::splat(Self::Elem::ZERO)) }
+    }
+
+    /// Stores the lanes whose bit is set; the other elements keep their bits (without
+    /// masked stores they are read and written back unchanged).
+    ///
+    /// # Safety
+    ///
+    /// The CPU has the feature; `p` is valid for `LANES` reads and writes.
+    #[inline(always)]
+    unsafe fn store_masked(self, p: *mut Self::Elem, bits: u64) {
+        // SAFETY: the caller's contract is ours.
+        unsafe { Self::select(bits, self, Self::load(p)).store(p) }
+    }
+}

@@ -1,0 +1,247 @@
+//! Kernels on checked raw parts, and the choice of instruction set.
+//!
+//! `unsafe` lives here and only here. The safe entry points at the bottom take the
+//! crate's validated views (whose constructors proved bounds and non-aliasing), check
+//! in O(1) that the shapes agree, and hand raw parts to the kernel table of the
+//! element type.
+
+mod generic;
+mod lanes;
+mod scalar;
+
+use crate::error::{check_mask_len, check_shape};
+use crate::mat::RawMat;
+use crate::{Element, Error, Mask, MatMut, MatRef};
+
+/// A masked rank-1 update `A[j,i] += alpha · x_j · y_i` on raw parts.
+///
+/// Contract for the kernels: `a` is a view whose elements all lie inside one allocation
+/// and are pairwise distinct; `x` is `a.rows x 1` and `y` is `a.cols x 1`, both inside
+/// their allocations and disjoint from `a`; a mask, when present, has
+/// `words_for(len)` words and clear bits past `len` (`len` = `a.rows` for `row_mask`,
+/// `a.cols` for `col_mask`).
+pub(crate) struct Ger<'m, T> {
+    pub(crate) a: RawMat<*mut T>,
+    pub(crate) alpha: T,
+    pub(crate) x: RawMat<*const T>,
+    pub(crate) y: RawMat<*const T>,
+    pub(crate) row_mask: Option<&'m [u64]>,
+    pub(crate) col_mask: Option<&'m [u64]>,
+}
+
+/// A masked matrix-vector product `y_j = alpha · Σ_i A[j,i] x_i + beta · y_j` on raw
+/// parts.
+///
+/// Contract for the kernels: `y` is an `a.rows x 1` view of distinct elements inside its
+/// allocation, disjoint from `a` and `x`; `a` and `x` (`a.cols x 1`) lie inside theirs;
+/// masks as for [`Ger`] (`row_mask` over `y`, `col_mask` over `x`).
+pub(crate) struct Gemv<'m, T> {
+    pub(crate) a: RawMat<*const T>,
+    pub(crate) alpha: T,
+    pub(crate) x: RawMat<*const T>,
+    pub(crate) beta: T,
+    pub(crate) y: RawMat<*mut T>,
+    pub(crate) row_mask: Option<&'m [u64]>,
+    pub(crate) col_mask: Option<&'m [u64]>,
+}
+
+/// A masked product `C = alpha · A · diag(inner) · B + beta · C` on kept rows and
+/// columns of `C`, on raw parts.
+///
+/// Contract for the kernels: `c` is `a.rows x b.cols` of distinct elements inside its
+/// allocation, disjoint from `a` and `b`; `a.cols == b.rows`; masks as for [`Ger`]
+/// (`row_mask` over `c.rows`, `inner_mask` over `a.cols`, `col_mask` over `c.cols`).
+pub(crate) struct Gemm<'m, T> {
+    pub(crate) c: RawMat<*mut T>,
+    pub(crate) alpha: T,
+    pub(crate) a: RawMat<*const T>,
+    pub(crate) b: RawMat<*const T>,
+    pub(crate) beta: T,
+    pub(crate) row_mask: Option<&'m [u64]>,
+    pub(crate) inner_mask: Option<&'m [u64]>,
+    pub(crate) col_mask: Option<&'m [u64]>,
+}
+
+impl<P: Copy> RawMat<P> {
+    /// The transpose: rows and columns swapped, no data moved.
+    pub(crate) fn t(self) -> Self {
+        RawMat {
+            ptr: self.ptr,
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+        }
+    }
+}
+
+impl<T> RawMat<*const T> {
+    /// Column `k` as a `rows x 1` view.
+    fn col(self, k: usize) -> Self {
+        RawMat {
+            // Wrapping: for an empty column the offset may point past the allocation;
+            // it is then never dereferenced.
+            ptr: self.ptr.wrapping_add(k * self.col_stride),
+            cols: 1,
+            ..self
+        }
+    }
+}
+
+impl<T> RawMat<*mut T> {
+    /// Column `k` as a `rows x 1` view.
+    fn col(self, k: usize) -> Self {
+        RawMat {
+            // Wrapping: as for the read-only view.
+            ptr: self.ptr.wrapping_add(k * self.col_stride),
+            cols: 1,
+            ..self
+        }
+    }
+}
+
+/// One instruction set's kernels for one element type.
+pub struct Kernels<T: 'static> {
+    pub(crate) ger: unsafe fn(&Ger<'_, T>),
+    pub(crate) gemv: unsafe fn(&Gemv<'_, T>),
+    pub(crate) gemm: unsafe fn(&Gemm<'_, T>),
+}
+
+/// The kernel table for `T` on this CPU.
+fn kernels<T: Element>() -> &'static Kernels<T> {
+    T::kernels()
+}
+
+/// The `f32` kernels of the instruction set in use.
+pub(crate) fn kernels_f32() -> &'static Kernels<f32> {
+    &scalar::F32
+}
+
+/// The `f64` kernels of the instruction set in use.
+pub(crate) fn kernels_f64() -> &'static Kernels<f64> {
+    &scalar::F64
+}
+
+fn check_vector<T>(arg: &'static str, v: &MatRef<'_, T>, len: usize) -> Result<(), Error>
+where
+    T: Element,
+{
+    check_shape(arg, (len, 1), v.shape())
+}
+
+fn check_mask(arg: &'static str, mask: Option<Mask<'_>>, len: usize) -> Result<(), Error> {
+    mask.map_or(Ok(()), |m| check_mask_len(arg, len, m.len()))
+}
+
+/// `A[j,i] += alpha · x_j · y_i` for kept rows `j` and kept columns `i`; dropped rows and
+/// columns of `a` are not touched, dropped `x_j` and `y_i` not read.
+///
+/// # Errors
+///
+/// If `x` is not `a.rows x 1`, `y` not `a.cols x 1`, or a mask has the wrong length.
+pub(crate) fn ger<T: Element>(
+    mut a: MatMut<'_, T>,
+    alpha: T,
+    x: MatRef<'_, T>,
+    y: MatRef<'_, T>,
+    row_mask: Option<Mask<'_>>,
+    col_mask: Option<Mask<'_>>,
+) -> Result<(), Error> {
+    let (rows, cols) = a.shape();
+    check_vector("x", &x, rows)?;
+    check_vector("y", &y, cols)?;
+    check_mask("row_mask", row_mask, rows)?;
+    check_mask("col_mask", col_mask, cols)?;
+    let args = Ger {
+        a: a.raw_mut(),
+        alpha,
+        x: x.raw(),
+        y: y.raw(),
+        row_mask: row_mask.map(Mask::words),
+        col_mask: col_mask.map(Mask::words),
+    };
+    // SAFETY: the views' constructors put every element inside its slice and made `a`'s
+    // elements distinct; `a` is borrowed mutably while `x` and `y` are shared borrows,
+    // so they are disjoint; the shapes and mask lengths were checked just above, and a
+    // `Mask` has words_for(len) words with clear tails. The table's instruction set
+    // was detected on this CPU.
+    unsafe { (kernels::<T>().ger)(&args) };
+    Ok(())
+}
+
+/// `y_j = alpha · Σ_i A[j,i] · x_i + beta · y_j` over kept columns `i`, for kept rows
+/// `j`; dropped `y_j` untouched, dropped `x_i` and columns of `a` never read.
+/// `beta = 0` overwrites `y_j` without reading it.
+///
+/// # Errors
+///
+/// If `x` is not `a.cols x 1`, `y` not `a.rows x 1`, or a mask has the wrong length.
+pub(crate) fn gemv<T: Element>(
+    mut y: MatMut<'_, T>,
+    alpha: T,
+    a: MatRef<'_, T>,
+    x: MatRef<'_, T>,
+    beta: T,
+    row_mask: Option<Mask<'_>>,
+    col_mask: Option<Mask<'_>>,
+) -> Result<(), Error> {
+    let (rows, cols) = a.shape();
+    check_vector("x", &x, cols)?;
+    check_shape("y", (rows, 1), y.shape())?;
+    check_mask("row_mask", row_mask, rows)?;
+    check_mask("col_mask", col_mask, cols)?;
+    let args = Gemv {
+        a: a.raw(),
+        alpha,
+        x: x.raw(),
+        beta,
+        y: y.raw_mut(),
+        row_mask: row_mask.map(Mask::words),
+        col_mask: col_mask.map(Mask::words),
+    };
+    // SAFETY: as in `ger`: checked views, `y` mutably borrowed against shared `a` and
+    // `x`, shapes and masks checked above, detected instruction set.
+    unsafe { (kernels::<T>().gemv)(&args) };
+    Ok(())
+}
+
+/// `C[j,k] = alpha · Σ_p A[j,p] · B[p,k] + beta · C[j,k]` over kept inner units `p`, for
+/// kept rows `j` and kept columns `k` of `C`; dropped entries of `c` untouched, dropped
+/// inner columns of `a` and rows of `b` never read.
+///
+/// # Errors
+///
+/// If the shapes disagree or a mask has the wrong length.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm<T: Element>(
+    mut c: MatMut<'_, T>,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    row_mask: Option<Mask<'_>>,
+    inner_mask: Option<Mask<'_>>,
+    col_mask: Option<Mask<'_>>,
+) -> Result<(), Error> {
+    let (rows, inner) = a.shape();
+    let cols = c.cols();
+    check_shape("b", (inner, cols), b.shape())?;
+    check_shape("c", (rows, cols), c.shape())?;
+    check_mask("row_mask", row_mask, rows)?;
+    check_mask("inner_mask", inner_mask, inner)?;
+    check_mask("col_mask", col_mask, cols)?;
+    let args = Gemm {
+        c: c.raw_mut(),
+        alpha,
+        a: a.raw(),
+        b: b.raw(),
+        beta,
+        row_mask: row_mask.map(Mask::words),
+        inner_mask: inner_mask.map(Mask::words),
+        col_mask: col_mask.map(Mask::words),
+    };
+    // SAFETY: as in `ger`: checked views, `c` mutably borrowed against shared `a` and
+    // `b`, shapes and masks checked above, detected instruction set.
+    unsafe { (kernels::<T>().gemm)(&args) };
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! Zero heap allocations: a counting global allocator around every operation.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use bitdrop::{KeepProb, Mask, MaskBatch, MaskMut, MatMut, MatRef, blas, layer, sample, words_for};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rand_xoshiro::rand_core::SeedableRng;
+
+struct Counting;
+
+thread_local! {
+    // Per thread, so that the test harness's other threads do not count.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; counting touches only a
+// const-initialised thread-local `Cell`, which does not allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's contract is `System.alloc`'s.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract is `System.dealloc`'s.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's contract is `System.realloc`'s.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn view(d: &[f32], rows: usize, cols: usize, col_major: bool) -> MatRef<'_, f32> {
+    if col_major {
+        MatRef::col_major(d, rows, cols).unwrap()
+    } else {
+        MatRef::row_major(d, rows, cols).unwrap()
+    }
+}
+
+fn view_mut(d: &mut [f32], rows: usize, cols: usize, col_major: bool) -> MatMut<'_, f32> {
+    if col_major {
+        MatMut::col_major(d, rows, cols).unwrap()
+    } else {
+        MatMut::row_major(d, rows, cols).unwrap()
+    }
+}
+
+/// Runs `f` and asserts it allocated nothing.
+fn no_alloc<R>(what: &str, f: impl FnOnce() -> R) -> R {
+    let before = ALLOCATIONS.with(Cell::get);
+    let r = f();
+    let after = ALLOCATIONS.with(Cell::get);
+    assert_eq!(after - before, 0, "{what} allocated");
+    r
+}
+
+#[test]
+fn every_operation_is_allocation_free() {
+    // Sizes past the tails of a word; buffers made before counting starts.
+    let (n_out, n_in, m) = if cfg!(miri) {
+        (9, 70, 3)
+    } else {
+        (130, 200, 17)
+    };
+    let keep = KeepProb::new(0.5).unwrap();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+    let mut in_words = vec![0u64; words_for(n_in)];
+    let mut out_words = vec![0u64; words_for(n_out)];
+    let mut batch_words = vec![0u64; words_for(n_in) * m];
+    no_alloc("sample::bernoulli", || {
+        sample::bernoulli(
+            &mut rng,
+            keep,
+            &mut MaskMut::new(&mut in_words, n_in).unwrap(),
+        );
+        sample::bernoulli(
+            &mut rng,
+            keep,
+            &mut MaskMut::new(&mut out_words, n_out).unwrap(),
+        );
+        let mut batch = bitdrop::MaskBatchMut::new(&mut batch_words, n_in, m).unwrap();
+        sample::bernoulli_batch(&mut rng, keep, &mut batch);
+    });
+    let mask = Mask::new(&in_words, n_in).unwrap();
+    let out = Mask::new(&out_words, n_out).unwrap();
+    let masks = MaskBatch::new(&batch_words, n_in, m).unwrap();
+
+    let w_data = vec![0.5f32; n_out * n_in];
+    let mut w_mut = w_data.clone();
+    let x = vec![1.0f32; n_in];
+    let dz = vec![1.0f32; n_out];
+    let bias = vec![0.1f32; n_out];
+    let mut z = vec![0.0f32; n_out];
+    let mut dx = vec![0.0f32; n_in];
+    let mut dw = vec![0.0f32; n_out * n_in];
+    let xb = vec![1.0f32; n_in * m];
+    let dzb = vec![1.0f32; n_out * m];
+    let mut zb = vec![0.0f32; n_out * m];
+    let mut dxb = vec![0.0f32; n_in * m];
+
+    for layout in ["row-major", "column-major"] {
+        let col_major = layout == "column-major";
+        let w = view(&w_data, n_out, n_in, col_major);
+        let xs = MatRef::col_major(&xb, n_in, m).unwrap();
+        let dzs = MatRef::col_major(&dzb, n_out, m).unwrap();
+        no_alloc(layout, || {
+            layer::forward(w, &x, mask, keep, Some(&bias), &mut z).unwrap();
+            layer::forward_both(w, &x, mask, keep, out, None, &mut z).unwrap();
+            layer::weight_grad(
+                &dz,
+                &x,
+                mask,
+                keep,
+                view_mut(&mut dw, n_out, n_in, col_major),
+            )
+            .unwrap();
+            layer::weight_grad_both(
+                &dz,
+                &x,
+                mask,
+                keep,
+                out,
+                view_mut(&mut dw, n_out, n_in, col_major),
+            )
+            .unwrap();
+            layer::input_grad(w, &dz, mask, keep, &mut dx).unwrap();
+            layer::input_grad_both(w, &dz, mask, keep, out, &mut dx).unwrap();
+            layer::sgd_step(
+                view_mut(&mut w_mut, n_out, n_in, col_major),
+                &dz,
+                &x,
+                mask,
+                keep,
+                0.1,
+            )
+            .unwrap();
+            layer::sgd_step_both(
+                view_mut(&mut w_mut, n_out, n_in, col_major),
+                &dz,
+                &x,
+                mask,
+                keep,
+                out,
+                0.1,
+            )
+            .unwrap();
+            layer::dropout(&x, mask, keep, &mut dx).unwrap();
+            let zs = MatMut::col_major(&mut zb, n_out, m).unwrap();
+            layer::forward_batch(w, xs, mask, keep, Some(out), Some(&bias), zs).unwrap();
+            layer::weight_grad_batch(
+                dzs,
+                xs,
+                mask,
+                keep,
+                Some(out),
+                view_mut(&mut dw, n_out, n_in, col_major),
+            )
+            .unwrap();
+            let dxs = MatMut::col_major(&mut dxb, n_in, m).unwrap();
+            layer::input_grad_batch(w, dzs, mask, keep, None, dxs).unwrap();
+            layer::sgd_step_batch(
+                view_mut(&mut w_mut, n_out, n_in, col_major),
+                dzs,
+                xs,
+                mask,
+                keep,
+                None,
+                0.1,
+            )
+            .unwrap();
+            let zs = MatMut::col_major(&mut zb, n_out, m).unwrap();
+            layer::forward_per_example(w, xs, masks, keep, None, None, zs).unwrap();
+            layer::weight_grad_per_example(
+                dzs,
+                xs,
+                masks,
+                keep,
+                None,
+                view_mut(&mut dw, n_out, n_in, col_major),
+            )
+            .unwrap();
+            let dxs = MatMut::col_major(&mut dxb, n_in, m).unwrap();
+            layer::input_grad_per_example(w, dzs, masks, keep, None, dxs).unwrap();
+            layer::sgd_step_per_example(
+                view_mut(&mut w_mut, n_out, n_in, col_major),
+                dzs,
+                xs,
+                masks,
+                keep,
+                None,
+                0.1,
+            )
+            .unwrap();
+            blas::ger(
+                1.0,
+                &dz,
+                Some(out),
+                &x,
+                Some(mask),
+                view_mut(&mut dw, n_out, n_in, col_major),
+            )
+            .unwrap();
+            blas::gemv(1.0, w, &x, Some(mask), 0.5, &mut z, Some(out)).unwrap();
+            let zs = MatMut::row_major(&mut zb, n_out, m).unwrap();
+            blas::gemm(1.0, w, Some(mask), xs, 0.0, zs, Some(out), None).unwrap();
+            // Errors allocate nothing either.
+            assert!(layer::forward(w, &x[1..], mask, keep, None, &mut z).is_err());
+        });
+    }
+}
