@@ -103,6 +103,13 @@ pub enum Error {
         /// The number of valid indices.
         len: usize,
     },
+    /// A [`Level`](crate::Level) this CPU or build cannot run.
+    LevelUnavailable {
+        /// The level asked for.
+        level: crate::Level,
+    },
+    /// A string that names no [`Level`](crate::Level).
+    UnknownLevel,
     /// A caller-provided workspace is too small.
     Workspace {
         /// Elements needed.
@@ -171,6 +178,15 @@ impl fmt::Display for Error {
             ),
             Error::Index { index, len } => {
                 write!(f, "index {index} is out of range for length {len}")
+            }
+            Error::LevelUnavailable { level } => {
+                write!(
+                    f,
+                    "instruction-set level {level} is not available on this CPU"
+                )
+            }
+            Error::UnknownLevel => {
+                f.write_str("unknown level: expected scalar, avx2, avx512 or neon")
             }
             Error::Workspace { expected, found } => write!(
                 f,

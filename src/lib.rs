@@ -70,6 +70,7 @@ mod element;
 mod error;
 mod keep;
 pub mod layer;
+mod level;
 mod mask;
 mod mat;
 pub mod reference;
@@ -78,6 +79,9 @@ pub mod sample;
 pub use element::Element;
 pub use error::Error;
 pub use keep::KeepProb;
+pub use level::Level;
+#[cfg(feature = "std")]
+pub use level::with_level;
 pub use mask::{BatchMask, KeptIter, Mask, MaskBatch, MaskBatchMut, MaskMut, words_for};
 pub use mat::{MatMut, MatRef};
 

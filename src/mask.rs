@@ -22,7 +22,7 @@ use crate::Error;
 /// assert_eq!(words_for(usize::MAX), usize::MAX / 64 + 1);
 /// ```
 pub const fn words_for(len: usize) -> usize {
-    len / 64 + (len % 64 != 0) as usize
+    len / 64 + !len.is_multiple_of(64) as usize
 }
 
 /// The index of the first set bit at or past `len`, if any.

@@ -117,7 +117,7 @@ fn for_each_case<T: Float>(seed: u64, shared: bool, mut f: impl FnMut(&Case<T>))
                     // m = 0 masks still need a shared mask to exist.
                     let masks_m = if shared { m.max(1) } else { m };
                     let mask = Masks::new(kind, n_in, masks_m, shared, seed + n);
-                    let out = (n % 2 == 0).then(|| {
+                    let out = n.is_multiple_of(2).then(|| {
                         let kind = MASK_KINDS[(k + 1 + n as usize) % MASK_KINDS.len()];
                         Masks::new(kind, n_out, masks_m, shared, seed + n + 1000)
                     });
@@ -427,32 +427,40 @@ fn input_grad_matches<T: Float>(seed: u64, shared: bool) {
 
 #[test]
 fn forward_shared_and_per_example() {
-    forward_matches::<f32>(100, true);
-    forward_matches::<f64>(101, true);
-    forward_matches::<f32>(102, false);
-    forward_matches::<f64>(103, false);
+    at_every_level(|| {
+        forward_matches::<f32>(100, true);
+        forward_matches::<f64>(101, true);
+        forward_matches::<f32>(102, false);
+        forward_matches::<f64>(103, false);
+    });
 }
 
 #[test]
 fn weight_grad_shared_and_per_example() {
-    weight_update_matches::<f32>(200, true, None);
-    weight_update_matches::<f64>(201, true, None);
-    weight_update_matches::<f32>(202, false, None);
-    weight_update_matches::<f64>(203, false, None);
+    at_every_level(|| {
+        weight_update_matches::<f32>(200, true, None);
+        weight_update_matches::<f64>(201, true, None);
+        weight_update_matches::<f32>(202, false, None);
+        weight_update_matches::<f64>(203, false, None);
+    });
 }
 
 #[test]
 fn sgd_step_shared_and_per_example() {
-    weight_update_matches::<f32>(300, true, Some(0.25));
-    weight_update_matches::<f64>(301, true, Some(0.25));
-    weight_update_matches::<f32>(302, false, Some(0.25));
-    weight_update_matches::<f64>(303, false, Some(0.25));
+    at_every_level(|| {
+        weight_update_matches::<f32>(300, true, Some(0.25));
+        weight_update_matches::<f64>(301, true, Some(0.25));
+        weight_update_matches::<f32>(302, false, Some(0.25));
+        weight_update_matches::<f64>(303, false, Some(0.25));
+    });
 }
 
 #[test]
 fn input_grad_shared_and_per_example() {
-    input_grad_matches::<f32>(400, true);
-    input_grad_matches::<f64>(401, true);
-    input_grad_matches::<f32>(402, false);
-    input_grad_matches::<f64>(403, false);
+    at_every_level(|| {
+        input_grad_matches::<f32>(400, true);
+        input_grad_matches::<f64>(401, true);
+        input_grad_matches::<f32>(402, false);
+        input_grad_matches::<f64>(403, false);
+    });
 }

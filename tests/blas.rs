@@ -289,18 +289,24 @@ fn gemm_matches<T: Float>(seed: u64) {
 
 #[test]
 fn ger_f32_f64() {
-    ger_matches::<f32>(1);
-    ger_matches::<f64>(2);
+    at_every_level(|| {
+        ger_matches::<f32>(1);
+        ger_matches::<f64>(2);
+    });
 }
 
 #[test]
 fn gemv_f32_f64() {
-    gemv_matches::<f32>(3);
-    gemv_matches::<f64>(4);
+    at_every_level(|| {
+        gemv_matches::<f32>(3);
+        gemv_matches::<f64>(4);
+    });
 }
 
 #[test]
 fn gemm_f32_f64() {
-    gemm_matches::<f32>(5);
-    gemm_matches::<f64>(6);
+    at_every_level(|| {
+        gemm_matches::<f32>(5);
+        gemm_matches::<f64>(6);
+    });
 }

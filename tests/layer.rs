@@ -319,70 +319,88 @@ fn input_grad_matches<T: Float>(seed: u64, both: bool) {
 
 #[test]
 fn forward_f32() {
-    forward_matches::<f32>(1, false);
-    forward_matches::<f32>(2, true);
+    at_every_level(|| {
+        forward_matches::<f32>(1, false);
+        forward_matches::<f32>(2, true);
+    });
 }
 
 #[test]
 fn forward_f64() {
-    forward_matches::<f64>(3, false);
-    forward_matches::<f64>(4, true);
+    at_every_level(|| {
+        forward_matches::<f64>(3, false);
+        forward_matches::<f64>(4, true);
+    });
 }
 
 #[test]
 fn weight_grad_f32() {
-    weight_grad_matches::<f32>(5, false);
-    weight_grad_matches::<f32>(6, true);
+    at_every_level(|| {
+        weight_grad_matches::<f32>(5, false);
+        weight_grad_matches::<f32>(6, true);
+    });
 }
 
 #[test]
 fn weight_grad_f64() {
-    weight_grad_matches::<f64>(7, false);
-    weight_grad_matches::<f64>(8, true);
+    at_every_level(|| {
+        weight_grad_matches::<f64>(7, false);
+        weight_grad_matches::<f64>(8, true);
+    });
 }
 
 #[test]
 fn input_grad_f32() {
-    input_grad_matches::<f32>(9, false);
-    input_grad_matches::<f32>(10, true);
+    at_every_level(|| {
+        input_grad_matches::<f32>(9, false);
+        input_grad_matches::<f32>(10, true);
+    });
 }
 
 #[test]
 fn input_grad_f64() {
-    input_grad_matches::<f64>(11, false);
-    input_grad_matches::<f64>(12, true);
+    at_every_level(|| {
+        input_grad_matches::<f64>(11, false);
+        input_grad_matches::<f64>(12, true);
+    });
 }
 
 #[test]
 fn sgd_step_f32() {
-    sgd_step_matches::<f32>(13, false);
-    sgd_step_matches::<f32>(14, true);
+    at_every_level(|| {
+        sgd_step_matches::<f32>(13, false);
+        sgd_step_matches::<f32>(14, true);
+    });
 }
 
 #[test]
 fn sgd_step_f64() {
-    sgd_step_matches::<f64>(15, false);
-    sgd_step_matches::<f64>(16, true);
+    at_every_level(|| {
+        sgd_step_matches::<f64>(15, false);
+        sgd_step_matches::<f64>(16, true);
+    });
 }
 
 #[test]
 fn dropout_scales_kept_and_zeroes_dropped() {
-    let mut rng = rng(17);
-    for &n in SIZES {
-        for kind in MASK_KINDS {
-            let mask = Bits::new(kind, n, &mut rng);
-            let mut x: Vec<f32> = random_vec(n, &mut rng);
-            poison_vec(&mut x, &mask);
-            let keep = KeepProb::new(0.8).unwrap();
-            let mut y = vec![f32::sentinel(); n];
-            layer::dropout(&x, mask.mask(), keep, &mut y).unwrap();
-            for i in 0..n {
-                if mask.kept(i) {
-                    assert_eq!(y[i], x[i] * 1.25);
-                } else {
-                    assert_eq!(y[i].to_bits(), 0);
+    at_every_level(|| {
+        let mut rng = rng(17);
+        for &n in SIZES {
+            for kind in MASK_KINDS {
+                let mask = Bits::new(kind, n, &mut rng);
+                let mut x: Vec<f32> = random_vec(n, &mut rng);
+                poison_vec(&mut x, &mask);
+                let keep = KeepProb::new(0.8).unwrap();
+                let mut y = vec![f32::sentinel(); n];
+                layer::dropout(&x, mask.mask(), keep, &mut y).unwrap();
+                for i in 0..n {
+                    if mask.kept(i) {
+                        assert_eq!(y[i], x[i] * 1.25);
+                    } else {
+                        assert_eq!(y[i].to_bits(), 0);
+                    }
                 }
             }
         }
-    }
+    });
 }

@@ -3,15 +3,186 @@
 //! `unsafe` lives here and only here. The safe entry points at the bottom take the
 //! crate's validated views (whose constructors proved bounds and non-aliasing), check
 //! in O(1) that the shapes agree, and hand raw parts to the kernel table of the
-//! element type.
+//! element type and the current [`Level`].
+//!
+//! Each level is a table of `#[target_feature]` wrappers around the one generic body of
+//! each kernel (`generic.rs`), instantiated with the level's vector type. A table is the
+//! capability token: [`kernels`] hands out a SIMD table only for a level that
+//! [`cpu_has`] confirmed, so calling through it is sound.
 
+/// The wrappers and kernel tables of one SIMD level: `$features` enabled around the
+/// generic kernels instantiated with `$f32` and `$f64` vectors.
+#[cfg(any(
+    all(target_arch = "x86_64", not(miri)),
+    all(target_arch = "aarch64", target_feature = "neon", not(miri))
+))]
+macro_rules! simd_tables {
+    ($features:literal, $f32:ty, $f64:ty) => {
+        simd_tables!(@one $features, F32, f32, $f32, ger_f32, gemv_f32, gemm_f32);
+        simd_tables!(@one $features, F64, f64, $f64, ger_f64, gemv_f64, gemm_f64);
+    };
+    (@one $features:literal, $table:ident, $t:ty, $v:ty, $ger:ident, $gemv:ident, $gemm:ident) => {
+        /// # Safety
+        ///
+        /// The CPU has the level's features; the `Ger`'s contract holds.
+        #[target_feature(enable = $features)]
+        unsafe fn $ger(g: &$crate::arch::Ger<'_, $t>) {
+            // SAFETY: the caller's contract is the generic kernel's.
+            unsafe { $crate::arch::generic::ger::<$v>(g) }
+        }
+
+        /// # Safety
+        ///
+        /// The CPU has the level's features; the `Gemv`'s contract holds.
+        #[target_feature(enable = $features)]
+        unsafe fn $gemv(g: &$crate::arch::Gemv<'_, $t>) {
+            // SAFETY: the caller's contract is the generic kernel's.
+            unsafe { $crate::arch::generic::gemv::<$v>(g) }
+        }
+
+        /// # Safety
+        ///
+        /// The CPU has the level's features; the `Gemm`'s contract holds.
+        #[target_feature(enable = $features)]
+        unsafe fn $gemm(g: &$crate::arch::Gemm<'_, $t>) {
+            // SAFETY: the caller's contract is the generic kernel's.
+            unsafe { $crate::arch::generic::gemm::<$v>(g) }
+        }
+
+        pub(crate) static $table: $crate::arch::Kernels<$t> = $crate::arch::Kernels {
+            ger: $ger,
+            gemv: $gemv,
+            gemm: $gemm,
+        };
+    };
+}
+
+#[cfg(all(target_arch = "aarch64", target_feature = "neon", not(miri)))]
+mod aarch64;
 mod generic;
 mod lanes;
 mod scalar;
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+mod x86_64;
 
 use crate::error::{check_mask_len, check_shape};
 use crate::mat::RawMat;
-use crate::{Element, Error, Mask, MatMut, MatRef};
+use crate::{Element, Error, Level, Mask, MatMut, MatRef};
+
+/// Whether the CPU can run `level` (the build's kernels for it aside).
+pub(crate) fn cpu_has(level: Level) -> bool {
+    match level {
+        Level::Scalar => true,
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        Level::Avx2 => x86_64::has_avx2(),
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        Level::Avx512 => x86_64::has_avx512(),
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon", not(miri)))]
+        Level::Neon => true,
+        #[allow(unreachable_patterns)]
+        _ => false,
+    }
+}
+
+#[cfg(feature = "std")]
+mod choice {
+    //! The level in force: detected once and cached process-wide, overridable per
+    //! thread by `with_level`.
+
+    use core::cell::Cell;
+    use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+    use std::thread_local;
+
+    use crate::Level;
+
+    /// `0` until the first kernel call, then `1 + ` the chosen level's index.
+    static GLOBAL: AtomicU8 = AtomicU8::new(0);
+    /// Whether any thread ever used `with_level`: until then the thread-local is not
+    /// consulted at all.
+    static OVERRIDDEN: AtomicBool = AtomicBool::new(false);
+
+    thread_local! {
+        static THREAD: Cell<Option<Level>> = const { Cell::new(None) };
+    }
+
+    const LEVELS: [Level; 4] = [Level::Scalar, Level::Avx2, Level::Avx512, Level::Neon];
+
+    fn encode(level: Level) -> u8 {
+        1 + LEVELS.iter().position(|&l| l == level).unwrap_or(0) as u8
+    }
+
+    fn decode(code: u8) -> Level {
+        LEVELS
+            .get(usize::from(code).wrapping_sub(1))
+            .copied()
+            .unwrap_or(Level::Scalar)
+    }
+
+    /// The process-wide level: the best one, or `BITDROP_FORCE`'s if available.
+    fn global() -> Level {
+        match GLOBAL.load(Ordering::Relaxed) {
+            0 => {
+                let forced = std::env::var("BITDROP_FORCE")
+                    .ok()
+                    .and_then(|name| name.trim().parse::<Level>().ok())
+                    .filter(|level| level.is_available());
+                let level = forced.unwrap_or_else(Level::best);
+                // Racing first calls all compute the same answer.
+                GLOBAL.store(encode(level), Ordering::Relaxed);
+                level
+            }
+            code => decode(code),
+        }
+    }
+
+    pub(crate) fn current() -> Level {
+        if OVERRIDDEN.load(Ordering::Relaxed)
+            && let Some(level) = THREAD.with(Cell::get)
+        {
+            return level;
+        }
+        global()
+    }
+
+    /// Restores the thread's previous level when dropped, also during a panic.
+    struct Restore(Option<Level>);
+
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            THREAD.with(|t| t.set(self.0));
+        }
+    }
+
+    pub(crate) fn with_thread_level<R>(level: Level, f: impl FnOnce() -> R) -> R {
+        OVERRIDDEN.store(true, Ordering::Relaxed);
+        let _restore = Restore(THREAD.with(|t| t.replace(Some(level))));
+        f()
+    }
+}
+
+#[cfg(feature = "std")]
+pub(crate) use choice::{current as current_level, with_thread_level};
+
+/// Without `std` there is no detection: the best level the target features allow.
+#[cfg(not(feature = "std"))]
+pub(crate) fn current_level() -> Level {
+    Level::best()
+}
+
+/// The kernel table of `level` for one element type.
+macro_rules! table_for {
+    ($level:expr, $table:ident) => {
+        match $level {
+            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            Level::Avx512 => &x86_64::avx512::$table,
+            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            Level::Avx2 => &x86_64::avx2::$table,
+            #[cfg(all(target_arch = "aarch64", target_feature = "neon", not(miri)))]
+            Level::Neon => &aarch64::neon::$table,
+            _ => &scalar::$table,
+        }
+    };
+}
 
 /// A masked rank-1 update `A[j,i] += alpha · x_j · y_i` on raw parts.
 ///
@@ -112,14 +283,15 @@ fn kernels<T: Element>() -> &'static Kernels<T> {
     T::kernels()
 }
 
-/// The `f32` kernels of the instruction set in use.
+/// The `f32` kernels of the level in force. [`current_level`] only returns levels that
+/// [`cpu_has`] confirmed.
 pub(crate) fn kernels_f32() -> &'static Kernels<f32> {
-    &scalar::F32
+    table_for!(current_level(), F32)
 }
 
-/// The `f64` kernels of the instruction set in use.
+/// The `f64` kernels of the level in force.
 pub(crate) fn kernels_f64() -> &'static Kernels<f64> {
-    &scalar::F64
+    table_for!(current_level(), F64)
 }
 
 fn check_vector<T>(arg: &'static str, v: &MatRef<'_, T>, len: usize) -> Result<(), Error>

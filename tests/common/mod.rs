@@ -37,7 +37,23 @@ pub const SIZES: &[usize] = if cfg!(miri) {
 /// entries. The stride is prime to the loop counts, so the sample still walks across
 /// sizes, layouts and masks, and 65 x 7 keeps a multi-word mask in it.
 pub fn sampled(n: usize, elements: usize) -> bool {
-    !cfg!(miri) || (n % 13 == 0 && elements <= 512)
+    !cfg!(miri) || (n.is_multiple_of(13) && elements <= 512)
+}
+
+/// Runs `f` at every instruction-set level this CPU has (scalar, then each SIMD level),
+/// checking that the forced level is the one in force. Without `std` there is no
+/// forcing: `f` runs once, at the compile-time level.
+pub fn at_every_level(mut f: impl FnMut()) {
+    #[cfg(feature = "std")]
+    for level in bitdrop::Level::available() {
+        bitdrop::with_level(level, || {
+            assert_eq!(bitdrop::Level::current(), level);
+            f()
+        })
+        .unwrap();
+    }
+    #[cfg(not(feature = "std"))]
+    f();
 }
 
 pub fn rng(seed: u64) -> Xoshiro256PlusPlus {

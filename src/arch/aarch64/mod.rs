@@ -1,0 +1,3 @@
+//! aarch64: NEON, part of the base architecture.
+
+pub(super) mod neon;

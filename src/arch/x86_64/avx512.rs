@@ -1,0 +1,131 @@
+//! AVX-512F lanes: 16 `f32` or 8 `f64`. A chunk's mask bits are the k-mask itself:
+//! masked loads and stores do not touch the memory of dropped lanes at all.
+
+use core::arch::x86_64::*;
+
+use crate::arch::lanes::Lanes;
+
+/// Sixteen `f32`.
+#[derive(Clone, Copy)]
+pub(crate) struct F32x16(__m512);
+
+/// Eight `f64`.
+#[derive(Clone, Copy)]
+pub(crate) struct F64x8(__m512d);
+
+// SAFETY (for every method below): the trait's contract gives AVX-512F on this CPU and
+// pointers valid for the stated elements; the intrinsics need nothing more. Only the
+// low 16 (8) bits of a mask are meaningful, as the truncating casts keep.
+impl Lanes for F32x16 {
+    type Elem = f32;
+    const LANES: usize = 16;
+
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        // SAFETY: see the impl.
+        unsafe { F32x16(_mm512_set1_ps(x)) }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: see the impl.
+        unsafe { F32x16(_mm512_loadu_ps(p)) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        // SAFETY: see the impl.
+        unsafe { _mm512_storeu_ps(p, self.0) }
+    }
+    #[inline(always)]
+    unsafe fn select(bits: u64, a: Self, b: Self) -> Self {
+        // SAFETY: see the impl. `mask_blend` takes its second operand where k is set.
+        unsafe { F32x16(_mm512_mask_blend_ps(bits as __mmask16, b.0, a.0)) }
+    }
+    #[inline(always)]
+    unsafe fn mul_add(self, b: Self, c: Self) -> Self {
+        // SAFETY: see the impl.
+        unsafe { F32x16(_mm512_fmadd_ps(self.0, b.0, c.0)) }
+    }
+    #[inline(always)]
+    unsafe fn mul(self, b: Self) -> Self {
+        // SAFETY: see the impl.
+        unsafe { F32x16(_mm512_mul_ps(self.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        // SAFETY: see the impl.
+        unsafe { F32x16(_mm512_add_ps(self.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn sum(self) -> f32 {
+        // SAFETY: see the impl.
+        unsafe { _mm512_reduce_add_ps(self.0) }
+    }
+    #[inline(always)]
+    unsafe fn load_masked(p: *const f32, bits: u64) -> Self {
+        // SAFETY: see the impl; dropped lanes read as 0.0 without a memory access.
+        unsafe { F32x16(_mm512_maskz_loadu_ps(bits as __mmask16, p)) }
+    }
+    #[inline(always)]
+    unsafe fn store_masked(self, p: *mut f32, bits: u64) {
+        // SAFETY: see the impl; dropped lanes' memory is not written.
+        unsafe { _mm512_mask_storeu_ps(p, bits as __mmask16, self.0) }
+    }
+}
+
+impl Lanes for F64x8 {
+    type Elem = f64;
+    const LANES: usize = 8;
+
+    #[inline(always)]
+    unsafe fn splat(x: f64) -> Self {
+        // SAFETY: see the F32x16 impl.
+        unsafe { F64x8(_mm512_set1_pd(x)) }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f64) -> Self {
+        // SAFETY: see the F32x16 impl.
+        unsafe { F64x8(_mm512_loadu_pd(p)) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f64) {
+        // SAFETY: see the F32x16 impl.
+        unsafe { _mm512_storeu_pd(p, self.0) }
+    }
+    #[inline(always)]
+    unsafe fn select(bits: u64, a: Self, b: Self) -> Self {
+        // SAFETY: see the F32x16 impl.
+        unsafe { F64x8(_mm512_mask_blend_pd(bits as __mmask8, b.0, a.0)) }
+    }
+    #[inline(always)]
+    unsafe fn mul_add(self, b: Self, c: Self) -> Self {
+        // SAFETY: see the F32x16 impl.
+        unsafe { F64x8(_mm512_fmadd_pd(self.0, b.0, c.0)) }
+    }
+    #[inline(always)]
+    unsafe fn mul(self, b: Self) -> Self {
+        // SAFETY: see the F32x16 impl.
+        unsafe { F64x8(_mm512_mul_pd(self.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        // SAFETY: see the F32x16 impl.
+        unsafe { F64x8(_mm512_add_pd(self.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn sum(self) -> f64 {
+        // SAFETY: see the F32x16 impl.
+        unsafe { _mm512_reduce_add_pd(self.0) }
+    }
+    #[inline(always)]
+    unsafe fn load_masked(p: *const f64, bits: u64) -> Self {
+        // SAFETY: see the F32x16 impl; dropped lanes are not read.
+        unsafe { F64x8(_mm512_maskz_loadu_pd(bits as __mmask8, p)) }
+    }
+    #[inline(always)]
+    unsafe fn store_masked(self, p: *mut f64, bits: u64) {
+        // SAFETY: see the F32x16 impl; dropped lanes are not written.
+        unsafe { _mm512_mask_storeu_pd(p, bits as __mmask8, self.0) }
+    }
+}
+
+simd_tables!("avx512f", F32x16, F64x8);
