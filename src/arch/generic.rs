@@ -4,7 +4,7 @@
 //! Two loop shapes cover every operation:
 //!
 //! - **outer loops over kept units**: a dropped row or column of a matrix is skipped
-//!   whole, so its memory is never touched (`for_each_kept`);
+//!   whole, so its memory is never touched (`kept`);
 //! - **inner loops along a contiguous, masked dimension** (`walk`): the mask's words are
 //!   read 64 units at a time; an all-ones word runs the dense vector code, a zero word
 //!   costs one test, a mixed word visits only its non-empty `LANES`-chunks with the
@@ -290,18 +290,57 @@ fn beta_times<T: Element>(beta: T, y: T) -> T {
     if beta == T::ZERO { T::ZERO } else { beta * y }
 }
 
-/// Calls `f` with each kept index below `n`, in increasing order.
+/// The kept indices below `n`, in increasing order (all of them without a mask).
+///
+/// An iterator rather than a closure-taking helper on purpose: a closure is compiled as
+/// a function of its own, without the `#[target_feature]`s of the wrapper it is written
+/// in, and the vector intrinsics inside it would then not inline. A `for` loop keeps
+/// the body in the wrapper.
+#[derive(Clone)]
+struct Kept<'m> {
+    words: Option<&'m [u64]>,
+    /// The next index (no mask) or the unit index of bit 0 of `bits` (mask).
+    base: usize,
+    n: usize,
+    /// Bits of the current word not yet yielded.
+    bits: u64,
+    /// Index of the next word to load.
+    word: usize,
+}
+
 #[inline(always)]
-fn for_each_kept(mask: Option<&[u64]>, n: usize, mut f: impl FnMut(usize)) {
-    match mask {
-        None => (0..n).for_each(f),
-        Some(words) => {
-            for (w, &word) in words.iter().enumerate() {
-                let mut bits = word;
-                while bits != 0 {
-                    f(64 * w + bits.trailing_zeros() as usize);
-                    bits &= bits - 1;
+fn kept(mask: Option<&[u64]>, n: usize) -> Kept<'_> {
+    Kept {
+        words: mask,
+        base: 0,
+        n,
+        bits: 0,
+        word: 0,
+    }
+}
+
+impl Iterator for Kept<'_> {
+    type Item = usize;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<usize> {
+        match self.words {
+            None => {
+                let i = self.base;
+                (i < self.n).then(|| {
+                    self.base += 1;
+                    i
+                })
+            }
+            Some(words) => {
+                while self.bits == 0 {
+                    self.bits = *words.get(self.word)?;
+                    self.base = 64 * self.word;
+                    self.word += 1;
                 }
+                let i = self.base + self.bits.trailing_zeros() as usize;
+                self.bits &= self.bits - 1;
+                Some(i)
             }
         }
     }
@@ -405,13 +444,13 @@ pub(crate) unsafe fn ger<V: Lanes>(g: &Ger<'_, V::Elem>) {
         } else {
             // General strides: element by element.
             let (x, y) = (g.x, g.y);
-            for_each_kept(g.row_mask, a.rows, |j| {
+            for j in kept(g.row_mask, a.rows) {
                 let xj = g.alpha * *x.ptr.add(j * x.row_stride);
-                for_each_kept(g.col_mask, a.cols, |i| {
+                for i in kept(g.col_mask, a.cols) {
                     *a.ptr.add(j * a.row_stride + i * a.col_stride) +=
                         xj * *y.ptr.add(i * y.row_stride);
-                });
-            });
+                }
+            }
         }
     }
 }
@@ -422,13 +461,13 @@ pub(crate) unsafe fn ger<V: Lanes>(g: &Ger<'_, V::Elem>) {
 #[inline(always)]
 unsafe fn ger_rows<V: Lanes, U: Units>(g: &Ger<'_, V::Elem>, cols: U) {
     let a = g.a;
-    for_each_kept(g.row_mask, a.rows, |j| {
+    for j in kept(g.row_mask, a.rows) {
         // SAFETY: row j is a.cols contiguous elements; x has a.rows elements.
         unsafe {
             let xj = g.alpha * *g.x.ptr.add(j * g.x.row_stride);
             axpy::<V, U>(a.cols, xj, g.y.ptr, a.ptr.add(j * a.row_stride), cols);
         }
-    });
+    }
 }
 
 /// # Safety
@@ -437,13 +476,13 @@ unsafe fn ger_rows<V: Lanes, U: Units>(g: &Ger<'_, V::Elem>, cols: U) {
 #[inline(always)]
 unsafe fn ger_cols<V: Lanes, U: Units>(g: &Ger<'_, V::Elem>, rows: U) {
     let a = g.a;
-    for_each_kept(g.col_mask, a.cols, |i| {
+    for i in kept(g.col_mask, a.cols) {
         // SAFETY: column i is a.rows contiguous elements; y has a.cols elements.
         unsafe {
             let yi = g.alpha * *g.y.ptr.add(i * g.y.row_stride);
             axpy::<V, U>(a.rows, yi, g.x.ptr, a.ptr.add(i * a.col_stride), rows);
         }
-    });
+    }
 }
 
 /// Masked matrix-vector product `y_j = alpha · Σ_i A[j,i] · x_i + beta · y_j` over kept
@@ -468,13 +507,13 @@ pub(crate) unsafe fn gemv<V: Lanes>(g: &Gemv<'_, V::Elem>) {
             return;
         }
         let y = g.y;
-        for_each_kept(g.row_mask, a.rows, |j| {
+        for j in kept(g.row_mask, a.rows) {
             // SAFETY: j < a.rows, the length of `y`.
             unsafe {
                 let yj = y.ptr.add(j * y.row_stride);
                 *yj = beta_times(g.beta, *yj);
             }
-        });
+        }
         return;
     }
     // SAFETY: in all three branches, the `Gemv`'s contract puts every element of `a`, `x`
@@ -496,15 +535,15 @@ pub(crate) unsafe fn gemv<V: Lanes>(g: &Gemv<'_, V::Elem>) {
         } else {
             // General strides: element by element.
             let (x, y) = (g.x, g.y);
-            for_each_kept(g.row_mask, a.rows, |j| {
+            for j in kept(g.row_mask, a.rows) {
                 let mut sum = V::Elem::ZERO;
-                for_each_kept(g.col_mask, a.cols, |i| {
+                for i in kept(g.col_mask, a.cols) {
                     sum += *a.ptr.add(j * a.row_stride + i * a.col_stride)
                         * *x.ptr.add(i * x.row_stride);
-                });
+                }
                 let yj = y.ptr.add(j * y.row_stride);
                 *yj = g.alpha * sum + beta_times(g.beta, *yj);
-            });
+            }
         }
     }
 }
@@ -515,14 +554,14 @@ pub(crate) unsafe fn gemv<V: Lanes>(g: &Gemv<'_, V::Elem>) {
 #[inline(always)]
 unsafe fn gemv_dots<V: Lanes, U: Units>(g: &Gemv<'_, V::Elem>, cols: U) {
     let a = g.a;
-    for_each_kept(g.row_mask, a.rows, |j| {
+    for j in kept(g.row_mask, a.rows) {
         // SAFETY: row j is a.cols contiguous elements, as is x; y has a.rows elements.
         unsafe {
             let sum = dot::<V, U>(a.cols, a.ptr.add(j * a.row_stride), g.x.ptr, cols);
             let yj = g.y.ptr.add(j * g.y.row_stride);
             *yj = g.alpha * sum + beta_times(g.beta, *yj);
         }
-    });
+    }
 }
 
 /// # Safety
@@ -534,10 +573,10 @@ unsafe fn gemv_axpys<V: Lanes, U: Units>(g: &Gemv<'_, V::Elem>, rows: U) {
     // SAFETY: y is a.rows contiguous elements, as is each column of a; x has a.cols.
     unsafe {
         scale::<V, U>(a.rows, g.beta, g.y.ptr, rows);
-        for_each_kept(g.col_mask, a.cols, |i| {
+        for i in kept(g.col_mask, a.cols) {
             let xi = g.alpha * *g.x.ptr.add(i * g.x.row_stride);
             axpy::<V, U>(a.rows, xi, a.ptr.add(i * a.col_stride), g.y.ptr, rows);
-        });
+        }
     }
 }
 
@@ -559,7 +598,7 @@ pub(crate) unsafe fn gemm<V: Lanes>(g: &Gemm<'_, V::Elem>) {
     } else {
         (c, a, b, g.row_mask, g.col_mask)
     };
-    for_each_kept(cols_mask, c.cols, |k| {
+    for k in kept(cols_mask, c.cols) {
         let column = Gemv {
             a,
             alpha: g.alpha,
@@ -573,5 +612,5 @@ pub(crate) unsafe fn gemm<V: Lanes>(g: &Gemm<'_, V::Elem>) {
         // (a.rows x 1) lie inside their views; the `Gemm`'s contract gives the rest of
         // the `Gemv`'s.
         unsafe { gemv::<V>(&column) }
-    });
+    }
 }
