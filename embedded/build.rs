@@ -1,22 +1,19 @@
-//! Puts the memory layout of the target's QEMU machine on the linker's search path as
-//! `memory.x` (cortex-m-rt's `link.x` includes it), and tells the code which core it is
-//! built for.
+//! Puts `memory.x` on the linker's search path (cortex-m-rt's `link.x` includes it) and
+//! tells the code which core it is built for (`cfg(armv6m)` on the Cortex-M0).
+//!
+//! `memory.x` is the MPS2 AN386 map. The micro:bit (Cortex-M0 image) has the same
+//! origins and less memory; `.cargo/config.toml` narrows the stack top for it.
 
 use std::{env, fs, path::PathBuf};
 
 fn main() {
-    let target = env::var("TARGET").unwrap_or_default();
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    // Cortex-M0 (armv6-m): the micro:bit; everything else: the MPS2 AN386 board.
-    let armv6m = target.starts_with("thumbv6m");
-    let layout = if armv6m { "memory-microbit.x" } else { "memory.x" };
-    fs::copy(layout, out.join("memory.x")).expect("copy the memory layout");
+    fs::copy("memory.x", out.join("memory.x")).expect("copy memory.x");
     println!("cargo::rustc-link-search={}", out.display());
     println!("cargo::rerun-if-changed=memory.x");
-    println!("cargo::rerun-if-changed=memory-microbit.x");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rustc-check-cfg=cfg(armv6m)");
-    if armv6m {
+    if env::var("TARGET").is_ok_and(|t| t.starts_with("thumbv6m")) {
         println!("cargo::rustc-cfg=armv6m");
     }
 }

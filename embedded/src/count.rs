@@ -8,7 +8,7 @@
 //! under test `reps` times, so the count per call has a resolution of
 //! `instructions per tick / reps`.
 //!
-//! (The DWT cycle counter is not modelled by QEMU: it reads 0.)
+//! (QEMU does not model the DWT cycle counter: the bench image shows it staying at 0.)
 
 use core::arch::asm;
 use core::hint::black_box;
@@ -30,7 +30,7 @@ pub struct Counter {
 
 /// Runs `n` iterations of a two-instruction loop (`subs`, `bne`): `2 n` instructions.
 #[inline(never)]
-fn spin(n: u32) {
+pub fn spin(n: u32) {
     // SAFETY: only r0 (declared clobbered) and the flags change; no memory is touched.
     unsafe {
         asm!(

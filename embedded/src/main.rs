@@ -13,7 +13,7 @@ use core::ptr::addr_of_mut;
 
 use bitdrop_embedded::layers::{self, Buffers};
 use bitdrop_embedded::train::{self, Net};
-use bitdrop_embedded::{CORE, Report, sampler, say};
+use bitdrop_embedded::{CORE, Report, sampler, say, stack};
 use cortex_m_rt::entry;
 use panic_semihosting as _;
 
@@ -22,6 +22,7 @@ static mut NET: Net = Net::new();
 
 #[entry]
 fn main() -> ! {
+    let free = stack::paint_free();
     say!("bitdrop firmware on {}", CORE);
     // SAFETY: `main` runs once and is the only code that names these statics, so the
     // two references are unique for the rest of the program.
@@ -30,5 +31,10 @@ fn main() -> ! {
     sampler::run(&mut report);
     layers::run(&mut report, buffers);
     train::run(&mut report, net);
+    let (peak, intact) = free.peak();
+    report.check(
+        intact,
+        format_args!("stack: peak {} of {} bytes between the statics and the stack top", peak, free.available()),
+    );
     report.finish()
 }
