@@ -77,8 +77,14 @@ sizes() { # target
     done
     for profile in release-s release; do
         echo
-        echo "## Stack per call, $target, $profile (painted on the target)"
-        qemu "$target" "$out/real-$profile" | grep '^stack:'
+        echo "## Stack bytes per call, $target, $profile (painted on the target)"
+        echo "(with the kernel; with the empty baseline entry point; the kernel's own = difference)"
+        qemu "$target" "$out/real-$profile" | grep '^stack:' | sed 's/^stack: //; s/ bytes$//' >"$out/stack-real"
+        qemu "$target" "$out/base-$profile" | grep '^stack:' | sed 's/^stack: //; s/ bytes$//' >"$out/stack-base"
+        paste -d'|' "$out/stack-real" "$out/stack-base" |
+            awk -F'|' '{ n = split($1, a, " "); split($2, b, " ");
+                         name = a[1]; for (i = 2; i < n; i++) name = name " " a[i];
+                         printf "    %-30s %5d %5d %5d\n", name, a[n], b[length(b)], a[n] - b[length(b)] }'
     done
 }
 

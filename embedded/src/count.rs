@@ -66,7 +66,11 @@ impl Counter {
         spin(LOOP);
         let ticks = elapsed(t0, now());
         let mut c = Counter {
-            per_tick: if ticks == 0 { 0.0 } else { 2.0 * LOOP as f64 / ticks as f64 },
+            per_tick: if ticks == 0 {
+                0.0
+            } else {
+                2.0 * LOOP as f64 / ticks as f64
+            },
             empty: 0,
             reps,
         };

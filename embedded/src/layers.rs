@@ -119,7 +119,11 @@ struct Case {
 
 impl Case {
     fn idx(&self, j: usize, i: usize) -> usize {
-        if self.col_major { j + i * self.n_out } else { j * self.n_in + i }
+        if self.col_major {
+            j + i * self.n_out
+        } else {
+            j * self.n_in + i
+        }
     }
 }
 
@@ -153,10 +157,23 @@ fn run_op(report: &mut Report, buf: &mut Buffers, op: Op, both: bool) {
     for &(n_out, n_in) in &SHAPES {
         for &keep in &KEEPS {
             for col_major in [true, false] {
-                let biases: &[bool] = if op == Op::Forward { &[false, true] } else { &[false] };
+                let biases: &[bool] = if op == Op::Forward {
+                    &[false, true]
+                } else {
+                    &[false]
+                };
                 for &bias in biases {
                     seed += 1;
-                    let case = Case { op, both, n_out, n_in, keep, col_major, bias, seed };
+                    let case = Case {
+                        op,
+                        both,
+                        n_out,
+                        n_in,
+                        keep,
+                        col_major,
+                        bias,
+                        seed,
+                    };
                     cases += 1;
                     if let Err(m) = run_case(&case, buf) {
                         failed += 1;
@@ -231,7 +248,19 @@ fn compare(
     } else {
         got.to_bits() == want.to_bits() && want.to_bits() == skipped_bits
     };
-    if ok { Ok(()) } else { Err(Mismatch { what, j, i, got, want, tol, error: None }) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Mismatch {
+            what,
+            j,
+            i,
+            got,
+            want,
+            tol,
+            error: None,
+        })
+    }
 }
 
 fn view<'a>(c: &Case, data: &'a [f32]) -> Result<MatRef<'a, f32>, bitdrop::Error> {
@@ -250,6 +279,7 @@ fn view_mut<'a>(c: &Case, data: &'a mut [f32]) -> Result<MatMut<'a, f32>, bitdro
     }
 }
 
+#[allow(clippy::needless_range_loop)] // (j, i) index several buffers and layouts at once
 fn run_case(c: &Case, b: &mut Buffers) -> Result<(), Mismatch> {
     let (n_out, n_in) = (c.n_out, c.n_in);
     let n_mat = n_out * n_in;
@@ -322,27 +352,47 @@ fn run_case(c: &Case, b: &mut Buffers) -> Result<(), Mismatch> {
     match c.op {
         Op::Forward => {
             let (w_k, w_r) = (view(&b.mat_k[..n_mat]), view(&b.mat_r[..n_mat]));
-            let (Ok(w_k), Ok(w_r)) = (w_k, w_r) else { return Err(fail_err("view", None)) };
+            let (Ok(w_k), Ok(w_r)) = (w_k, w_r) else {
+                return Err(fail_err("view", None));
+            };
             let z_k = &mut b.out_k[..n_out];
             let run = match out_mask {
                 None => layer::forward(w_k, x_k, in_mask, keep, bias, z_k),
                 Some(out) => layer::forward_both(w_k, x_k, in_mask, keep, out, bias, z_k),
             };
             run.map_err(|e| fail_err("kernel", Some(e)))?;
-            reference::forward(w_r, x, Some(in_mask), keep, out_mask, bias, &mut b.out_r[..n_out])
-                .map_err(|e| fail_err("reference", Some(e)))?;
+            reference::forward(
+                w_r,
+                x,
+                Some(in_mask),
+                keep,
+                out_mask,
+                bias,
+                &mut b.out_r[..n_out],
+            )
+            .map_err(|e| fail_err("reference", Some(e)))?;
             for j in 0..n_out {
                 let mut sum_abs = bias.map_or(0.0, |b| libm::fabsf(b[j]));
                 for i in (0..n_in).filter(|&i| kept_in(i)) {
                     sum_abs += libm::fabsf(b.mat_r[c.idx(j, i)] * x[i] * scale);
                 }
                 let tol = tolerance(n_in, sum_abs);
-                compare("z", (j, 0), kept_out(j), b.out_k[j], b.out_r[j], tol, SENTINEL)?;
+                compare(
+                    "z",
+                    (j, 0),
+                    kept_out(j),
+                    b.out_k[j],
+                    b.out_r[j],
+                    tol,
+                    SENTINEL,
+                )?;
             }
         }
         Op::InputGrad => {
             let (w_k, w_r) = (view(&b.mat_k[..n_mat]), view(&b.mat_r[..n_mat]));
-            let (Ok(w_k), Ok(w_r)) = (w_k, w_r) else { return Err(fail_err("view", None)) };
+            let (Ok(w_k), Ok(w_r)) = (w_k, w_r) else {
+                return Err(fail_err("view", None));
+            };
             let dx_k = &mut b.out_k[..n_in];
             let run = match out_mask {
                 None => layer::input_grad(w_k, dz_k, in_mask, keep, dx_k),
@@ -362,7 +412,8 @@ fn run_case(c: &Case, b: &mut Buffers) -> Result<(), Mismatch> {
         }
         Op::WeightGrad | Op::SgdStep => {
             let mat = |data| view_mut(c, data);
-            let (Ok(m_k), Ok(m_r)) = (mat(&mut b.mat_k[..n_mat]), mat(&mut b.mat_r[..n_mat])) else {
+            let (Ok(m_k), Ok(m_r)) = (mat(&mut b.mat_k[..n_mat]), mat(&mut b.mat_r[..n_mat]))
+            else {
                 return Err(fail_err("view", None));
             };
             let (run, run_ref) = match (c.op, out_mask) {
@@ -393,7 +444,15 @@ fn run_case(c: &Case, b: &mut Buffers) -> Result<(), Mismatch> {
                     let kept = kept_in(i) && kept_out(j);
                     let sum_abs = libm::fabsf(before) + lr * libm::fabsf(dz[j] * x[i] * scale);
                     let what = if c.op == Op::SgdStep { "w" } else { "dw" };
-                    compare(what, (j, i), kept, b.mat_k[k], b.mat_r[k], tolerance(2, sum_abs), SENTINEL)?;
+                    compare(
+                        what,
+                        (j, i),
+                        kept,
+                        b.mat_k[k],
+                        b.mat_r[k],
+                        tolerance(2, sum_abs),
+                        SENTINEL,
+                    )?;
                 }
             }
         }

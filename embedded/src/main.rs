@@ -34,7 +34,11 @@ fn main() -> ! {
     let (peak, intact) = free.peak();
     report.check(
         intact,
-        format_args!("stack: peak {} of {} bytes between the statics and the stack top", peak, free.available()),
+        format_args!(
+            "stack: peak {} of {} bytes between the statics and the stack top",
+            peak,
+            free.available()
+        ),
     );
     report.finish()
 }

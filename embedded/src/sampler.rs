@@ -26,7 +26,11 @@ pub fn run(report: &mut Report) {
 fn known_answers(report: &mut Report) {
     // keep = 0.5 takes one draw per word and keeps the lanes whose bit is 0.
     let mut draws = rng(1);
-    let expected = [!draws.next_u64(), !draws.next_u64(), !draws.next_u64() & ((1 << 22) - 1)];
+    let expected = [
+        !draws.next_u64(),
+        !draws.next_u64(),
+        !draws.next_u64() & ((1 << 22) - 1),
+    ];
     let mut words = [0u64; 3];
     let half = KeepProb::new(0.5).unwrap();
     if let Ok(mut mask) = MaskMut::new(&mut words, 150) {
@@ -43,19 +47,27 @@ fn known_answers(report: &mut Report) {
     }
     report.check(
         words == KNOWN_0_8,
-        format_args!("sampler: keep 0.8 known answer = x86_64's ({:#018x} {:#018x})", words[0], words[1]),
+        format_args!(
+            "sampler: keep 0.8 known answer = x86_64's ({:#018x} {:#018x})",
+            words[0], words[1]
+        ),
     );
 }
 
 /// `|kept - n·keep| <= 5 σ` for several probabilities, over `ROUNDS` masks of `UNITS`.
 fn frequencies(report: &mut Report) {
     let mut words = [0u64; words_for(UNITS)];
-    for (k, &keep) in [0.5, 0.8, 0.1, 0.25, 0.9, 1.0 / 3.0, 0.999].iter().enumerate() {
+    for (k, &keep) in [0.5, 0.8, 0.1, 0.25, 0.9, 1.0 / 3.0, 0.999]
+        .iter()
+        .enumerate()
+    {
         let keep_p = KeepProb::new(keep).unwrap();
         let mut rng = rng(1000 + k as u64);
         let mut kept = 0usize;
         for _ in 0..ROUNDS {
-            let Ok(mut mask) = MaskMut::new(&mut words, UNITS) else { return };
+            let Ok(mut mask) = MaskMut::new(&mut words, UNITS) else {
+                return;
+            };
             sample::bernoulli(&mut rng, keep_p, &mut mask);
             kept += mask.as_mask().count_kept();
         }
@@ -76,12 +88,17 @@ fn frequencies(report: &mut Report) {
     // keep = 1 keeps every unit and draws nothing.
     let mut rng1 = rng(5);
     let before = rng1.clone().next_u64();
-    let Ok(mut mask) = MaskMut::new(&mut words, UNITS - 3) else { return };
+    let Ok(mut mask) = MaskMut::new(&mut words, UNITS - 3) else {
+        return;
+    };
     sample::bernoulli(&mut rng1, KeepProb::ONE, &mut mask);
     let all = mask.as_mask().count_kept() == UNITS - 3 && words[words.len() - 1] == u64::MAX >> 3;
     report.check(
         all && rng1.next_u64() == before,
-        format_args!("sampler: keep 1 keeps all {} units, tail clear, no draws", UNITS - 3),
+        format_args!(
+            "sampler: keep 1 keeps all {} units, tail clear, no draws",
+            UNITS - 3
+        ),
     );
 }
 
@@ -93,7 +110,9 @@ fn lanes(report: &mut Report) {
     let mut counts = [0u32; 64];
     let mut words = [0u64; WORDS / 4];
     for _ in 0..4 {
-        let Ok(mut mask) = MaskMut::new(&mut words, 64 * WORDS / 4) else { return };
+        let Ok(mut mask) = MaskMut::new(&mut words, 64 * WORDS / 4) else {
+            return;
+        };
         sample::bernoulli(&mut rng, KeepProb::new(keep).unwrap(), &mut mask);
         for w in words {
             for (lane, c) in counts.iter_mut().enumerate() {
@@ -109,7 +128,10 @@ fn lanes(report: &mut Report) {
         .fold(0.0, f64::max);
     report.check(
         worst <= 5.0,
-        format_args!("sampler: keep 0.3, each of 64 lanes over {} words: worst {:.2} sigma", WORDS, worst),
+        format_args!(
+            "sampler: keep 0.3, each of 64 lanes over {} words: worst {:.2} sigma",
+            WORDS, worst
+        ),
     );
 }
 

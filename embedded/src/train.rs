@@ -122,8 +122,11 @@ fn train(net: &mut Net) -> Result<(f32, u32), Error> {
     net.b1.fill(0.0);
     net.b2.fill(0.0);
 
-    let (before, _) = evaluate(net, &mut crate::rng(7))?;
-    say!("train: accuracy before training {:.1}% (chance 12.5%)", 100.0 * before);
+    let (before, _, _) = evaluate(net, &mut crate::rng(7))?;
+    say!(
+        "train: accuracy before training {:.1}% (chance 12.5%)",
+        100.0 * before
+    );
 
     let keep_in = KeepProb::new(0.8)?;
     let keep_hid = KeepProb::new(0.5)?;
@@ -153,7 +156,16 @@ fn train(net: &mut Net) -> Result<(f32, u32), Error> {
             hidden_kept = 0;
         }
     }
-    evaluate(net, &mut crate::rng(99))
+    let (noisy, clean, shown) = evaluate(net, &mut crate::rng(99))?;
+    let mut text = [0u8; CLS];
+    for (t, &ch) in text.iter_mut().zip(&shown) {
+        *t = ch as u8;
+    }
+    say!(
+        "train: clean glyphs O|-/\\+LT classified as {}",
+        core::str::from_utf8(&text).unwrap_or("?")
+    );
+    Ok((noisy, clean))
 }
 
 /// One SGD step on example `(net.x, c)`; returns the cross-entropy loss.
@@ -170,7 +182,11 @@ fn step_once(
     layer::forward_both(w1, &net.x, r0, keep_in, r1, Some(&net.b1), &mut net.z1)?;
     for j in 0..HID {
         // A dropped unit's z1 is stale and h_j is never read; keep it finite anyway.
-        net.h[j] = if r1.is_kept(j) { net.z1[j].max(0.0) } else { 0.0 };
+        net.h[j] = if r1.is_kept(j) {
+            net.z1[j].max(0.0)
+        } else {
+            0.0
+        };
     }
     // Layer 2: z2 = W2 (r1 ⊙ h / 0.5) + b2; softmax cross-entropy.
     let w2 = MatRef::col_major(&net.w2, CLS, HID)?;
@@ -178,7 +194,14 @@ fn step_once(
     let loss = softmax_grad(&net.z2, c, &mut net.dz2);
     // Backward through layer 2 (before updating it), then update it.
     layer::input_grad(w2, &net.dz2, r1, keep_hid, &mut net.dh)?;
-    layer::sgd_step(MatMut::col_major(&mut net.w2, CLS, HID)?, &net.dz2, &net.h, r1, keep_hid, LR)?;
+    layer::sgd_step(
+        MatMut::col_major(&mut net.w2, CLS, HID)?,
+        &net.dz2,
+        &net.h,
+        r1,
+        keep_hid,
+        LR,
+    )?;
     for (b, d) in net.b2.iter_mut().zip(&net.dz2) {
         *b -= LR * d;
     }
@@ -219,12 +242,26 @@ fn predict(net: &mut Net) -> Result<usize, Error> {
     let mut all_hid = MaskMut::new(&mut hid_words, HID)?;
     all_hid.fill(true);
     let w1 = MatRef::col_major(&net.w1, HID, PIX)?;
-    layer::forward(w1, &net.x, all_in.as_mask(), KeepProb::ONE, Some(&net.b1), &mut net.z1)?;
+    layer::forward(
+        w1,
+        &net.x,
+        all_in.as_mask(),
+        KeepProb::ONE,
+        Some(&net.b1),
+        &mut net.z1,
+    )?;
     for (h, &z) in net.h.iter_mut().zip(&net.z1) {
         *h = z.max(0.0);
     }
     let w2 = MatRef::col_major(&net.w2, CLS, HID)?;
-    layer::forward(w2, &net.h, all_hid.as_mask(), KeepProb::ONE, Some(&net.b2), &mut net.z2)?;
+    layer::forward(
+        w2,
+        &net.h,
+        all_hid.as_mask(),
+        KeepProb::ONE,
+        Some(&net.b2),
+        &mut net.z2,
+    )?;
     let mut best = 0;
     for k in 1..CLS {
         if net.z2[k] > net.z2[best] {
@@ -235,7 +272,8 @@ fn predict(net: &mut Net) -> Result<usize, Error> {
 }
 
 /// Accuracy on `TEST` noisy examples, and the number of clean glyphs recognized.
-fn evaluate(net: &mut Net, rng: &mut TestRng) -> Result<(f32, u32), Error> {
+/// Also returns the class picked for each clean glyph, as a glyph name.
+fn evaluate(net: &mut Net, rng: &mut TestRng) -> Result<(f32, u32, [char; CLS]), Error> {
     let mut right = 0u32;
     for t in 0..TEST {
         let c = t as usize % CLS;
@@ -252,6 +290,5 @@ fn evaluate(net: &mut Net, rng: &mut TestRng) -> Result<(f32, u32), Error> {
         shown[c] = NAMES[k];
         clean += (k == c) as u32;
     }
-    let _ = shown;
-    Ok((right as f32 / TEST as f32, clean))
+    Ok((right as f32 / TEST as f32, clean, shown))
 }

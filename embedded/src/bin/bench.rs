@@ -39,7 +39,13 @@ struct Data {
     out: [f32; N],
 }
 
-static mut DATA: Data = Data { w: [0.0; N * N], dw: [0.0; N * N], x: [0.0; N], dz: [0.0; N], out: [0.0; N] };
+static mut DATA: Data = Data {
+    w: [0.0; N * N],
+    dw: [0.0; N * N],
+    x: [0.0; N],
+    dz: [0.0; N],
+    out: [0.0; N],
+};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Op {
@@ -59,16 +65,34 @@ const OPS: [(Op, &str); 4] = [
 /// One call of a bitdrop layer operation on `d`, with `W`/`dW` in the given layout.
 #[inline(never)]
 fn kernel(op: Op, col_major: bool, d: &mut Data, mask: Mask<'_>, keep: KeepProb) {
-    let view = |data| if col_major { MatRef::col_major(data, N, N) } else { MatRef::row_major(data, N, N) };
+    let view = |data| {
+        if col_major {
+            MatRef::col_major(data, N, N)
+        } else {
+            MatRef::row_major(data, N, N)
+        }
+    };
     let result = match op {
-        Op::Forward => view(&d.w).and_then(|w| layer::forward(w, &d.x, mask, keep, None, &mut d.out)),
-        Op::InputGrad => view(&d.w).and_then(|w| layer::input_grad(w, &d.dz, mask, keep, &mut d.out)),
+        Op::Forward => {
+            view(&d.w).and_then(|w| layer::forward(w, &d.x, mask, keep, None, &mut d.out))
+        }
+        Op::InputGrad => {
+            view(&d.w).and_then(|w| layer::input_grad(w, &d.dz, mask, keep, &mut d.out))
+        }
         Op::WeightGrad => {
-            let dw = if col_major { MatMut::col_major(&mut d.dw, N, N) } else { MatMut::row_major(&mut d.dw, N, N) };
+            let dw = if col_major {
+                MatMut::col_major(&mut d.dw, N, N)
+            } else {
+                MatMut::row_major(&mut d.dw, N, N)
+            };
             dw.and_then(|dw| layer::weight_grad(&d.dz, &d.x, mask, keep, dw))
         }
         Op::SgdStep => {
-            let w = if col_major { MatMut::col_major(&mut d.w, N, N) } else { MatMut::row_major(&mut d.w, N, N) };
+            let w = if col_major {
+                MatMut::col_major(&mut d.w, N, N)
+            } else {
+                MatMut::row_major(&mut d.w, N, N)
+            };
             w.and_then(|w| layer::sgd_step(w, &d.dz, &d.x, mask, keep, 1e-3))
         }
     };
@@ -120,7 +144,13 @@ fn plain(op: Op, d: &mut Data, scale: f32) {
 
 #[entry]
 fn main() -> ! {
-    say!("bitdrop instruction counts on {}, {}x{} layer, {} calls per measurement", CORE, N, N, REPS);
+    say!(
+        "bitdrop instruction counts on {}, {}x{} layer, {} calls per measurement",
+        CORE,
+        N,
+        N,
+        REPS
+    );
     let peripherals = cortex_m::Peripherals::take().unwrap();
     #[cfg(not(armv6m))]
     {
@@ -131,14 +161,21 @@ fn main() -> ! {
         let c0 = cortex_m::peripheral::DWT::cycle_count();
         bitdrop_embedded::count::spin(100_000);
         let c1 = cortex_m::peripheral::DWT::cycle_count();
-        say!("DWT CYCCNT over 200000 instructions: {} -> {} (not used)", c0, c1);
+        say!(
+            "DWT CYCCNT over 200000 instructions: {} -> {} (not used)",
+            c0,
+            c1
+        );
     }
     let counter = Counter::new(peripherals.SYST, REPS);
     if !counter.works() {
         say!("SysTick did not advance: run this image under qemu -icount shift=0 (measure.sh)");
         bitdrop_embedded::report::exit(false);
     }
-    say!("calibration: {:.3} instructions per SysTick tick", counter.per_tick);
+    say!(
+        "calibration: {:.3} instructions per SysTick tick",
+        counter.per_tick
+    );
     // SAFETY: `main` runs once and is the only code that names DATA.
     let d = unsafe { &mut *addr_of_mut!(DATA) };
     let mut rng = rng(64);
@@ -155,24 +192,60 @@ fn main() -> ! {
     let mut m = MaskMut::new(&mut all_words, N).unwrap();
     m.fill(true);
     let all = Mask::from(m);
-    say!("mask: {} of {} input units kept (keep 0.5)", masked.count_kept(), N);
+    say!(
+        "mask: {} of {} input units kept (keep 0.5)",
+        masked.count_kept(),
+        N
+    );
 
     for col_major in [true, false] {
         say!(
             "{} W: op, masked, dense (KeepProb::ONE), plain loop, masked/dense, masked/plain",
-            if col_major { "column-major" } else { "row-major" }
+            if col_major {
+                "column-major"
+            } else {
+                "row-major"
+            }
         );
         for (op, name) in OPS {
-            let masked_n = counter.per_call(|| kernel(op, col_major, black_box(&mut *d), black_box(masked), black_box(half)));
-            let dense_n = counter.per_call(|| kernel(op, col_major, black_box(&mut *d), black_box(all), black_box(KeepProb::ONE)));
+            let masked_n = counter.per_call(|| {
+                kernel(
+                    op,
+                    col_major,
+                    black_box(&mut *d),
+                    black_box(masked),
+                    black_box(half),
+                )
+            });
+            let dense_n = counter.per_call(|| {
+                kernel(
+                    op,
+                    col_major,
+                    black_box(&mut *d),
+                    black_box(all),
+                    black_box(KeepProb::ONE),
+                )
+            });
             if col_major {
                 let plain_n = counter.per_call(|| plain(op, black_box(&mut *d), black_box(1.0)));
                 say!(
                     "count: {:11} {:8.0} {:8.0} {:8.0}  {:.3}  {:.3}",
-                    name, masked_n, dense_n, plain_n, masked_n / dense_n, masked_n / plain_n
+                    name,
+                    masked_n,
+                    dense_n,
+                    plain_n,
+                    masked_n / dense_n,
+                    masked_n / plain_n
                 );
             } else {
-                say!("count: {:11} {:8.0} {:8.0} {:>8}  {:.3}  -", name, masked_n, dense_n, "-", masked_n / dense_n);
+                say!(
+                    "count: {:11} {:8.0} {:8.0} {:>8}  {:.3}  -",
+                    name,
+                    masked_n,
+                    dense_n,
+                    "-",
+                    masked_n / dense_n
+                );
             }
         }
     }

@@ -33,7 +33,12 @@ macro_rules! kernel {
 
 #[unsafe(no_mangle)]
 #[inline(never)]
-fn kernel_sample_bernoulli(rng: &mut TestRng, keep: KeepProb, words: &mut [u64], len: usize) -> bool {
+fn kernel_sample_bernoulli(
+    rng: &mut TestRng,
+    keep: KeepProb,
+    words: &mut [u64],
+    len: usize,
+) -> bool {
     kernel!(
         match MaskMut::new(words, len) {
             Ok(mut m) => {
@@ -42,71 +47,226 @@ fn kernel_sample_bernoulli(rng: &mut TestRng, keep: KeepProb, words: &mut [u64],
             }
             Err(_) => false,
         },
-        rng, keep, words, len
+        rng,
+        keep,
+        words,
+        len
     )
 }
 
 #[unsafe(no_mangle)]
 #[inline(never)]
-fn kernel_blas_ger(alpha: f32, x: &[f32], rows: Option<Mask<'_>>, y: &[f32], cols: Option<Mask<'_>>, a: MatMut<'_, f32>) -> bool {
-    kernel!(blas::ger(alpha, x, rows, y, cols, a).is_ok(), alpha, x, rows, y, cols, a)
+fn kernel_blas_ger(
+    alpha: f32,
+    x: &[f32],
+    rows: Option<Mask<'_>>,
+    y: &[f32],
+    cols: Option<Mask<'_>>,
+    a: MatMut<'_, f32>,
+) -> bool {
+    kernel!(
+        blas::ger(alpha, x, rows, y, cols, a).is_ok(),
+        alpha,
+        x,
+        rows,
+        y,
+        cols,
+        a
+    )
 }
 
 #[unsafe(no_mangle)]
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
-fn kernel_blas_gemv(alpha: f32, a: MatRef<'_, f32>, x: &[f32], cols: Option<Mask<'_>>, beta: f32, y: &mut [f32], rows: Option<Mask<'_>>) -> bool {
-    kernel!(blas::gemv(alpha, a, x, cols, beta, y, rows).is_ok(), alpha, a, x, cols, beta, y, rows)
+fn kernel_blas_gemv(
+    alpha: f32,
+    a: MatRef<'_, f32>,
+    x: &[f32],
+    cols: Option<Mask<'_>>,
+    beta: f32,
+    y: &mut [f32],
+    rows: Option<Mask<'_>>,
+) -> bool {
+    kernel!(
+        blas::gemv(alpha, a, x, cols, beta, y, rows).is_ok(),
+        alpha,
+        a,
+        x,
+        cols,
+        beta,
+        y,
+        rows
+    )
 }
 
 #[unsafe(no_mangle)]
 #[inline(never)]
-fn kernel_layer_forward(w: MatRef<'_, f32>, x: &[f32], mask: Mask<'_>, keep: KeepProb, bias: Option<&[f32]>, z: &mut [f32]) -> bool {
-    kernel!(layer::forward(w, x, mask, keep, bias, z).is_ok(), w, x, mask, keep, bias, z)
+fn kernel_layer_forward(
+    w: MatRef<'_, f32>,
+    x: &[f32],
+    mask: Mask<'_>,
+    keep: KeepProb,
+    bias: Option<&[f32]>,
+    z: &mut [f32],
+) -> bool {
+    kernel!(
+        layer::forward(w, x, mask, keep, bias, z).is_ok(),
+        w,
+        x,
+        mask,
+        keep,
+        bias,
+        z
+    )
 }
 
 #[unsafe(no_mangle)]
 #[inline(never)]
-fn kernel_layer_weight_grad(dz: &[f32], x: &[f32], mask: Mask<'_>, keep: KeepProb, dw: MatMut<'_, f32>) -> bool {
-    kernel!(layer::weight_grad(dz, x, mask, keep, dw).is_ok(), dz, x, mask, keep, dw)
+fn kernel_layer_weight_grad(
+    dz: &[f32],
+    x: &[f32],
+    mask: Mask<'_>,
+    keep: KeepProb,
+    dw: MatMut<'_, f32>,
+) -> bool {
+    kernel!(
+        layer::weight_grad(dz, x, mask, keep, dw).is_ok(),
+        dz,
+        x,
+        mask,
+        keep,
+        dw
+    )
 }
 
 #[unsafe(no_mangle)]
 #[inline(never)]
-fn kernel_layer_input_grad(w: MatRef<'_, f32>, dz: &[f32], mask: Mask<'_>, keep: KeepProb, dx: &mut [f32]) -> bool {
-    kernel!(layer::input_grad(w, dz, mask, keep, dx).is_ok(), w, dz, mask, keep, dx)
+fn kernel_layer_input_grad(
+    w: MatRef<'_, f32>,
+    dz: &[f32],
+    mask: Mask<'_>,
+    keep: KeepProb,
+    dx: &mut [f32],
+) -> bool {
+    kernel!(
+        layer::input_grad(w, dz, mask, keep, dx).is_ok(),
+        w,
+        dz,
+        mask,
+        keep,
+        dx
+    )
 }
 
 #[unsafe(no_mangle)]
 #[inline(never)]
-fn kernel_layer_sgd_step(w: MatMut<'_, f32>, dz: &[f32], x: &[f32], mask: Mask<'_>, keep: KeepProb, lr: f32) -> bool {
-    kernel!(layer::sgd_step(w, dz, x, mask, keep, lr).is_ok(), w, dz, x, mask, keep, lr)
+fn kernel_layer_sgd_step(
+    w: MatMut<'_, f32>,
+    dz: &[f32],
+    x: &[f32],
+    mask: Mask<'_>,
+    keep: KeepProb,
+    lr: f32,
+) -> bool {
+    kernel!(
+        layer::sgd_step(w, dz, x, mask, keep, lr).is_ok(),
+        w,
+        dz,
+        x,
+        mask,
+        keep,
+        lr
+    )
 }
 
 #[unsafe(no_mangle)]
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
-fn kernel_layer_forward_both(w: MatRef<'_, f32>, x: &[f32], mask: Mask<'_>, keep: KeepProb, out: Mask<'_>, bias: Option<&[f32]>, z: &mut [f32]) -> bool {
-    kernel!(layer::forward_both(w, x, mask, keep, out, bias, z).is_ok(), w, x, mask, keep, out, bias, z)
+fn kernel_layer_forward_both(
+    w: MatRef<'_, f32>,
+    x: &[f32],
+    mask: Mask<'_>,
+    keep: KeepProb,
+    out: Mask<'_>,
+    bias: Option<&[f32]>,
+    z: &mut [f32],
+) -> bool {
+    kernel!(
+        layer::forward_both(w, x, mask, keep, out, bias, z).is_ok(),
+        w,
+        x,
+        mask,
+        keep,
+        out,
+        bias,
+        z
+    )
 }
 
 #[unsafe(no_mangle)]
 #[inline(never)]
-fn kernel_layer_weight_grad_both(dz: &[f32], x: &[f32], mask: Mask<'_>, keep: KeepProb, out: Mask<'_>, dw: MatMut<'_, f32>) -> bool {
-    kernel!(layer::weight_grad_both(dz, x, mask, keep, out, dw).is_ok(), dz, x, mask, keep, out, dw)
+fn kernel_layer_weight_grad_both(
+    dz: &[f32],
+    x: &[f32],
+    mask: Mask<'_>,
+    keep: KeepProb,
+    out: Mask<'_>,
+    dw: MatMut<'_, f32>,
+) -> bool {
+    kernel!(
+        layer::weight_grad_both(dz, x, mask, keep, out, dw).is_ok(),
+        dz,
+        x,
+        mask,
+        keep,
+        out,
+        dw
+    )
 }
 
 #[unsafe(no_mangle)]
 #[inline(never)]
-fn kernel_layer_input_grad_both(w: MatRef<'_, f32>, dz: &[f32], mask: Mask<'_>, keep: KeepProb, out: Mask<'_>, dx: &mut [f32]) -> bool {
-    kernel!(layer::input_grad_both(w, dz, mask, keep, out, dx).is_ok(), w, dz, mask, keep, out, dx)
+fn kernel_layer_input_grad_both(
+    w: MatRef<'_, f32>,
+    dz: &[f32],
+    mask: Mask<'_>,
+    keep: KeepProb,
+    out: Mask<'_>,
+    dx: &mut [f32],
+) -> bool {
+    kernel!(
+        layer::input_grad_both(w, dz, mask, keep, out, dx).is_ok(),
+        w,
+        dz,
+        mask,
+        keep,
+        out,
+        dx
+    )
 }
 
 #[unsafe(no_mangle)]
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
-fn kernel_layer_sgd_step_both(w: MatMut<'_, f32>, dz: &[f32], x: &[f32], mask: Mask<'_>, keep: KeepProb, out: Mask<'_>, lr: f32) -> bool {
-    kernel!(layer::sgd_step_both(w, dz, x, mask, keep, out, lr).is_ok(), w, dz, x, mask, keep, out, lr)
+fn kernel_layer_sgd_step_both(
+    w: MatMut<'_, f32>,
+    dz: &[f32],
+    x: &[f32],
+    mask: Mask<'_>,
+    keep: KeepProb,
+    out: Mask<'_>,
+    lr: f32,
+) -> bool {
+    kernel!(
+        layer::sgd_step_both(w, dz, x, mask, keep, out, lr).is_ok(),
+        w,
+        dz,
+        x,
+        mask,
+        keep,
+        out,
+        lr
+    )
 }
 
 /// `unwrap` without `Debug`: keeps `Error`'s formatting code out of the image.
@@ -129,11 +289,20 @@ struct Data {
     y: [f32; N],
 }
 
-static mut DATA: Data = Data { w: [0.0; N * N], x: [0.0; N], y: [0.0; N] };
+static mut DATA: Data = Data {
+    w: [0.0; N * N],
+    x: [0.0; N],
+    y: [0.0; N],
+};
 
 #[entry]
 fn main() -> ! {
-    say!("bitdrop kernels on {}: stack used per call ({}x{} layer, keep 0.5)", CORE, N, N);
+    say!(
+        "bitdrop kernels on {}: stack used per call ({}x{} layer, keep 0.5)",
+        CORE,
+        N,
+        N
+    );
     // SAFETY: `main` runs once and is the only code that names DATA.
     let d = unsafe { &mut *addr_of_mut!(DATA) };
     let mut rng = rng(3);
@@ -153,37 +322,108 @@ fn main() -> ! {
     const WINDOW: usize = 2048;
 
     let mut r = true;
-    let used = stack::used_by(WINDOW, || r = kernel_sample_bernoulli(&mut rng, keep, &mut in_words, N));
+    let used = stack::used_by(WINDOW, || {
+        r = kernel_sample_bernoulli(&mut rng, keep, &mut in_words, N)
+    });
     row("sample::bernoulli", used, r);
     kernel_sample_bernoulli(&mut rng, keep, &mut out_words, N);
     let inm = Mask::new(&in_words, N).or_fail();
     let outm = Mask::new(&out_words, N).or_fail();
     let Data { w, x, y } = d;
 
-    let used = stack::used_by(WINDOW, || r = kernel_blas_ger(0.5, x, Some(outm), y, Some(inm), MatMut::col_major(w, N, N).or_fail()));
+    let used = stack::used_by(WINDOW, || {
+        r = kernel_blas_ger(
+            0.5,
+            x,
+            Some(outm),
+            y,
+            Some(inm),
+            MatMut::col_major(w, N, N).or_fail(),
+        )
+    });
     row("blas::ger", used, r);
-    let used = stack::used_by(WINDOW, || r = kernel_blas_gemv(0.5, MatRef::col_major(w, N, N).or_fail(), x, Some(inm), 0.0, y, Some(outm)));
+    let used = stack::used_by(WINDOW, || {
+        r = kernel_blas_gemv(
+            0.5,
+            MatRef::col_major(w, N, N).or_fail(),
+            x,
+            Some(inm),
+            0.0,
+            y,
+            Some(outm),
+        )
+    });
     row("blas::gemv", used, r);
-    let used = stack::used_by(WINDOW, || r = kernel_layer_forward(MatRef::col_major(w, N, N).or_fail(), x, inm, keep, None, y));
+    let used = stack::used_by(WINDOW, || {
+        r = kernel_layer_forward(MatRef::col_major(w, N, N).or_fail(), x, inm, keep, None, y)
+    });
     row("layer::forward", used, r);
-    let used = stack::used_by(WINDOW, || r = kernel_layer_weight_grad(x, x, inm, keep, MatMut::col_major(w, N, N).or_fail()));
+    let used = stack::used_by(WINDOW, || {
+        r = kernel_layer_weight_grad(x, x, inm, keep, MatMut::col_major(w, N, N).or_fail())
+    });
     row("layer::weight_grad", used, r);
-    let used = stack::used_by(WINDOW, || r = kernel_layer_input_grad(MatRef::col_major(w, N, N).or_fail(), x, inm, keep, y));
+    let used = stack::used_by(WINDOW, || {
+        r = kernel_layer_input_grad(MatRef::col_major(w, N, N).or_fail(), x, inm, keep, y)
+    });
     row("layer::input_grad", used, r);
-    let used = stack::used_by(WINDOW, || r = kernel_layer_sgd_step(MatMut::col_major(w, N, N).or_fail(), x, x, inm, keep, 0.01));
+    let used = stack::used_by(WINDOW, || {
+        r = kernel_layer_sgd_step(MatMut::col_major(w, N, N).or_fail(), x, x, inm, keep, 0.01)
+    });
     row("layer::sgd_step", used, r);
-    let used = stack::used_by(WINDOW, || r = kernel_layer_forward_both(MatRef::col_major(w, N, N).or_fail(), x, inm, keep, outm, None, y));
+    let used = stack::used_by(WINDOW, || {
+        r = kernel_layer_forward_both(
+            MatRef::col_major(w, N, N).or_fail(),
+            x,
+            inm,
+            keep,
+            outm,
+            None,
+            y,
+        )
+    });
     row("layer::forward_both", used, r);
-    let used = stack::used_by(WINDOW, || r = kernel_layer_weight_grad_both(x, x, inm, keep, outm, MatMut::col_major(w, N, N).or_fail()));
+    let used = stack::used_by(WINDOW, || {
+        r = kernel_layer_weight_grad_both(
+            x,
+            x,
+            inm,
+            keep,
+            outm,
+            MatMut::col_major(w, N, N).or_fail(),
+        )
+    });
     row("layer::weight_grad_both", used, r);
-    let used = stack::used_by(WINDOW, || r = kernel_layer_input_grad_both(MatRef::col_major(w, N, N).or_fail(), x, inm, keep, outm, y));
+    let used = stack::used_by(WINDOW, || {
+        r = kernel_layer_input_grad_both(
+            MatRef::col_major(w, N, N).or_fail(),
+            x,
+            inm,
+            keep,
+            outm,
+            y,
+        )
+    });
     row("layer::input_grad_both", used, r);
-    let used = stack::used_by(WINDOW, || r = kernel_layer_sgd_step_both(MatMut::col_major(w, N, N).or_fail(), x, x, inm, keep, outm, 0.01));
+    let used = stack::used_by(WINDOW, || {
+        r = kernel_layer_sgd_step_both(
+            MatMut::col_major(w, N, N).or_fail(),
+            x,
+            x,
+            inm,
+            keep,
+            outm,
+            0.01,
+        )
+    });
     row("layer::sgd_step_both", used, r);
     // Row-major too: the kernels take other branches there.
-    let used = stack::used_by(WINDOW, || r = kernel_layer_weight_grad(x, x, inm, keep, MatMut::row_major(w, N, N).or_fail()));
+    let used = stack::used_by(WINDOW, || {
+        r = kernel_layer_weight_grad(x, x, inm, keep, MatMut::row_major(w, N, N).or_fail())
+    });
     row("layer::weight_grad row-major", used, r);
-    let used = stack::used_by(WINDOW, || r = kernel_layer_input_grad(MatRef::row_major(w, N, N).or_fail(), x, inm, keep, y));
+    let used = stack::used_by(WINDOW, || {
+        r = kernel_layer_input_grad(MatRef::row_major(w, N, N).or_fail(), x, inm, keep, y)
+    });
     row("layer::input_grad row-major", used, r);
     bitdrop_embedded::report::exit(ok)
 }
