@@ -4,16 +4,21 @@
 //! Two loop shapes cover every operation:
 //!
 //! - **outer loops over kept units**: a dropped row or column of a matrix is skipped
-//!   whole, so its memory is never touched (`kept`);
+//!   whole, so its memory is never touched (`kept`). The kept rows (or columns) go four
+//!   at a time (`Blocks`), so that the shared vector's chunks are loaded, and the mask
+//!   decoded, once per four; the next four are prefetched, since the hardware prefetcher
+//!   cannot guess where a masked matrix's next line starts;
 //! - **inner loops along a contiguous, masked dimension** (`walk`): the mask's words are
 //!   read 64 units at a time; an all-ones word runs the dense vector code, a zero word
-//!   costs one test, a mixed word visits only its non-empty `LANES`-chunks with the
-//!   chunk's bits as the lane mask.
+//!   costs one test, a mixed word visits only its non-empty `LANES`-chunks, each under
+//!   its lane mask (`mixed`): dropped lanes read as zero in sums and are written back
+//!   with their own bits in updates.
 
 use super::lanes::Lanes;
 use super::{Gemm, Gemv, Ger};
 use crate::Element;
 use crate::mask::valid_bits;
+use crate::mat::RawMat;
 
 /// Where the kept units of an inner dimension come from.
 pub(crate) trait Units: Copy {
@@ -59,22 +64,25 @@ trait Visit<V: Lanes> {
     unsafe fn word(&mut self, i: usize) {
         for c in 0..64 / V::LANES {
             // SAFETY: the 64 elements from `i` are 64 / LANES whole chunks.
-            unsafe { self.chunk(i + c * V::LANES) }
+            unsafe { self.chunk(i + c * V::LANES, c % 4) }
         }
     }
-    /// Elements `i .. i + LANES`, all kept.
+    /// Elements `i .. i + LANES`, all kept. `slot` is the chunk's position in its word
+    /// modulo 4, a constant where the loops are unrolled: visitors with several
+    /// accumulators pick one by it.
     ///
     /// # Safety
     ///
     /// The visitor's pointers are valid for these elements and the CPU has the
     /// features of `V`.
-    unsafe fn chunk(&mut self, i: usize);
-    /// Elements `i .. i + LANES`, lane `b` kept when bit `b` of `bits` is set.
+    unsafe fn chunk(&mut self, i: usize, slot: usize);
+    /// Elements `i .. i + LANES`, the lanes `m` keeps; the others are left bit for bit
+    /// as they are (and may be read). `slot` as for [`Visit::chunk`].
     ///
     /// # Safety
     ///
     /// As for [`Visit::chunk`].
-    unsafe fn partial(&mut self, i: usize, bits: u64);
+    unsafe fn partial(&mut self, i: usize, slot: usize, m: V::Mask);
     /// Element `i` alone, kept: one past the last whole chunk.
     ///
     /// # Safety
@@ -98,8 +106,8 @@ unsafe fn walk<V: Lanes, U: Units, F: Visit<V>>(n: usize, units: U, visit: &mut 
             let word = units.word(w);
             if word == u64::MAX {
                 visit.word(64 * w);
-            } else {
-                chunks::<V, F>(word, 64 * w, visit);
+            } else if word != 0 {
+                mixed::<V, F>(word, 64 * w, 64 / V::LANES, visit);
             }
         }
     }
@@ -109,8 +117,11 @@ unsafe fn walk<V: Lanes, U: Units, F: Visit<V>>(n: usize, units: U, visit: &mut 
         // SAFETY: the last word exists since rest > 0.
         let word = unsafe { units.word(whole_words) } & valid_bits(rest);
         let in_chunks = rest / V::LANES * V::LANES;
-        // SAFETY: whole chunks that end at or before `n`.
-        unsafe { chunks::<V, F>(word & valid_bits(in_chunks), base, visit) };
+        let chunked = word & valid_bits(in_chunks);
+        if chunked != 0 {
+            // SAFETY: whole chunks that end at or before `n`.
+            unsafe { mixed::<V, F>(chunked, base, in_chunks / V::LANES, visit) };
+        }
         let mut tail = word >> in_chunks;
         while tail != 0 {
             // SAFETY: base + in_chunks + bit < base + rest = n.
@@ -120,125 +131,225 @@ unsafe fn walk<V: Lanes, U: Units, F: Visit<V>>(n: usize, units: U, visit: &mut 
     }
 }
 
-/// Visits the non-empty chunks of one mask word whose unit 0 is element `base`.
+/// Visits the first `chunks` chunks of a mask word whose unit 0 is element `base`,
+/// skipping the chunks with no kept lane; the word's bits past those chunks are clear.
+///
+/// With vectors, the chunks go four at a time (a group: one mask broadcast, say, then
+/// four constant lane tests), every non-empty chunk under its lane mask, without asking
+/// whether it is full: in a word that is neither full nor empty that answer is a coin
+/// flip for the branch predictor, and a masked chunk costs one select more than a full
+/// one. With one lane, the set bits are visited directly.
 ///
 /// # Safety
 ///
-/// Every chunk with a set bit lies inside the visitor's valid elements.
+/// Every chunk of the first `chunks` with a set bit lies inside the visitor's valid
+/// elements; `chunks <= 64 / V::LANES`; the CPU has the features of `V`.
 #[inline(always)]
-unsafe fn chunks<V: Lanes, F: Visit<V>>(mut word: u64, base: usize, visit: &mut F) {
-    let mut i = base;
-    while word != 0 {
-        // Jump to the chunk holding the lowest set bit.
-        let skip = word.trailing_zeros() as usize / V::LANES * V::LANES;
-        word >>= skip;
-        i += skip;
-        let bits = word & V::ALL;
-        // SAFETY: the chunk has a set bit, so the caller vouches for it.
-        unsafe {
-            if bits == V::ALL {
-                visit.chunk(i);
-            } else {
-                visit.partial(i, bits);
+unsafe fn mixed<V: Lanes, F: Visit<V>>(mut word: u64, base: usize, chunks: usize, visit: &mut F) {
+    if V::LANES == 1 {
+        while word != 0 {
+            // SAFETY: a set bit, so one of the first `chunks` (one-lane) chunks.
+            unsafe { visit.chunk(base + word.trailing_zeros() as usize, 0) };
+            word &= word - 1;
+        }
+        return;
+    }
+    // 64 / LANES is a multiple of 4 (LANES <= 16), so every group lies in the word.
+    for g in 0..chunks.div_ceil(4) {
+        // SAFETY: g < 16 / LANES; the CPU has the features of `V`.
+        let group = unsafe { V::group(word, g) };
+        for k in 0..4 {
+            let c = 4 * g + k;
+            // A chunk past `chunks` in the last group has clear bits and is skipped.
+            if (word >> (c * V::LANES)) & V::ALL != 0 {
+                // SAFETY: chunk c has a set bit, so the caller vouches for it.
+                unsafe { visit.partial(base + c * V::LANES, k, V::chunk_mask(group, k)) };
             }
         }
-        word = word.checked_shr(V::LANES as u32).unwrap_or(0);
-        i += V::LANES;
     }
 }
 
-/// `y[k] += a · x[k]` over the kept `k`.
-struct Axpy<V: Lanes> {
-    a: V,
-    a_scalar: V::Elem,
-    x: *const V::Elem,
+/// `t_r[k] += c_r · s[k]` over the kept `k`, for `R` targets `t_r` and one shared source
+/// `s`: `R` rows (or columns) of a rank-1 update at once, so that each chunk of `s` is
+/// loaded, and each chunk's mask decoded, once for all of them.
+struct Update<V: Lanes, const R: usize> {
+    s: *const V::Elem,
+    t: [*mut V::Elem; R],
+    c: [V; R],
+    c_scalar: [V::Elem; R],
+}
+
+impl<V: Lanes, const R: usize> Visit<V> for Update<V, R> {
+    #[inline(always)]
+    unsafe fn chunk(&mut self, i: usize, _slot: usize) {
+        // SAFETY: `Visit::chunk`'s contract.
+        unsafe {
+            let s = V::load(self.s.add(i));
+            for r in 0..R {
+                let p = self.t[r].add(i);
+                s.mul_add(self.c[r], V::load(p)).store(p);
+            }
+        }
+    }
+    #[inline(always)]
+    unsafe fn partial(&mut self, i: usize, _slot: usize, m: V::Mask) {
+        // SAFETY: `Visit::partial`'s contract. A dropped lane's result (perhaps NaN from
+        // a NaN in `s`) is selected away: the lane is stored back with the bits it had.
+        unsafe {
+            let s = V::load(self.s.add(i));
+            for r in 0..R {
+                let p = self.t[r].add(i);
+                let old = V::load(p);
+                s.mul_add(self.c[r], old).store_select(m, old, p);
+            }
+        }
+    }
+    #[inline(always)]
+    unsafe fn single(&mut self, i: usize) {
+        // SAFETY: `Visit::single`'s contract.
+        unsafe {
+            for r in 0..R {
+                *self.t[r].add(i) += self.c_scalar[r] * *self.s.add(i);
+            }
+        }
+    }
+}
+
+/// `y[k] += Σ_r c_r · a_r[k]` over the kept `k`, for `R` sources `a_r`: `R` columns of a
+/// matrix-vector product at once, so that `y` is loaded and stored, and each chunk's mask
+/// decoded, once for all of them.
+struct Combine<V: Lanes, const R: usize> {
+    a: [*const V::Elem; R],
+    c: [V; R],
+    c_scalar: [V::Elem; R],
     y: *mut V::Elem,
 }
 
-impl<V: Lanes> Visit<V> for Axpy<V> {
+impl<V: Lanes, const R: usize> Combine<V, R> {
+    /// `y + Σ_r c_r · a_r` of the chunk at `i`.
     #[inline(always)]
-    unsafe fn chunk(&mut self, i: usize) {
+    unsafe fn sum(&self, i: usize, y: V) -> V {
+        let mut acc = y;
+        for r in 0..R {
+            // SAFETY: the caller's `Visit` contract covers the chunk at `i`.
+            acc = unsafe { V::load(self.a[r].add(i)).mul_add(self.c[r], acc) };
+        }
+        acc
+    }
+}
+
+impl<V: Lanes, const R: usize> Visit<V> for Combine<V, R> {
+    #[inline(always)]
+    unsafe fn chunk(&mut self, i: usize, _slot: usize) {
         // SAFETY: `Visit::chunk`'s contract.
         unsafe {
-            let y = V::load(self.y.add(i));
-            V::load(self.x.add(i))
-                .mul_add(self.a, y)
-                .store(self.y.add(i));
+            let p = self.y.add(i);
+            self.sum(i, V::load(p)).store(p);
         }
     }
     #[inline(always)]
-    unsafe fn partial(&mut self, i: usize, bits: u64) {
-        // SAFETY: `Visit::partial`'s contract.
+    unsafe fn partial(&mut self, i: usize, _slot: usize, m: V::Mask) {
+        // SAFETY: `Visit::partial`'s contract; dropped lanes are stored back unchanged.
         unsafe {
-            let y = V::load_masked(self.y.add(i), bits);
-            let r = V::load_masked(self.x.add(i), bits).mul_add(self.a, y);
-            r.store_masked(self.y.add(i), bits);
+            let p = self.y.add(i);
+            let old = V::load(p);
+            self.sum(i, old).store_select(m, old, p);
         }
     }
     #[inline(always)]
     unsafe fn single(&mut self, i: usize) {
         // SAFETY: `Visit::single`'s contract.
-        unsafe { *self.y.add(i) += self.a_scalar * *self.x.add(i) }
+        unsafe {
+            let p = self.y.add(i);
+            let mut y = *p;
+            for r in 0..R {
+                y += self.c_scalar[r] * *self.a[r].add(i);
+            }
+            *p = y;
+        }
     }
 }
 
-/// `Σ x[k] · y[k]` over the kept `k`, in four rotating accumulators so that consecutive
-/// fused multiply-adds do not wait on each other.
-struct Dot<V: Lanes> {
+/// `Σ a_r[k] · x[k]` over the kept `k`, for `R` rows `a_r` and one shared `x`: each chunk
+/// of `x` loaded, and its mask decoded, once for all rows. Independent accumulators
+/// (four for one row, two per row for more) keep consecutive fused multiply-adds from
+/// waiting on each other.
+struct Dots<V: Lanes, const R: usize> {
+    a: [*const V::Elem; R],
     x: *const V::Elem,
-    y: *const V::Elem,
-    acc: [V; 4],
-    tail: V::Elem,
+    acc: [[V; 4]; R],
+    tail: [V::Elem; R],
 }
 
-impl<V: Lanes> Dot<V> {
+impl<V: Lanes, const R: usize> Dots<V, R> {
     #[inline(always)]
-    unsafe fn new(x: *const V::Elem, y: *const V::Elem) -> Self {
+    unsafe fn new(a: [*const V::Elem; R], x: *const V::Elem) -> Self {
         // SAFETY: the caller has the CPU features.
         let zero = unsafe { V::splat(V::Elem::ZERO) };
-        Dot {
+        Dots {
+            a,
             x,
-            y,
-            acc: [zero; 4],
-            tail: V::Elem::ZERO,
+            acc: [[zero; 4]; R],
+            tail: [V::Elem::ZERO; R],
+        }
+    }
+
+    /// The accumulator for a chunk's `slot`: four for one row, two per row for more,
+    /// one with one lane (nothing to overlap on a microcontroller).
+    #[inline(always)]
+    fn acc_index(slot: usize) -> usize {
+        match (V::LANES, R) {
+            (1, _) => 0,
+            (_, 1) => slot,
+            _ => slot % 2,
         }
     }
 
     #[inline(always)]
-    fn push(&mut self, v: V) {
-        let [_, a1, a2, a3] = self.acc;
-        self.acc = [a1, a2, a3, v];
-    }
-
-    #[inline(always)]
-    unsafe fn finish(self) -> V::Elem {
-        let [a0, a1, a2, a3] = self.acc;
-        // SAFETY: the caller has the CPU features.
-        unsafe { a0.add(a1).add(a2.add(a3)).sum() + self.tail }
+    unsafe fn finish(self) -> [V::Elem; R] {
+        let mut sums = self.tail;
+        for (sum, [a0, a1, a2, a3]) in sums.iter_mut().zip(self.acc) {
+            // SAFETY: the caller has the CPU features.
+            *sum += unsafe { a0.add(a1).add(a2.add(a3)).sum() };
+        }
+        sums
     }
 }
 
-impl<V: Lanes> Visit<V> for Dot<V> {
+impl<V: Lanes, const R: usize> Visit<V> for Dots<V, R> {
     #[inline(always)]
-    unsafe fn chunk(&mut self, i: usize) {
+    unsafe fn chunk(&mut self, i: usize, slot: usize) {
+        let slot = Self::acc_index(slot);
         // SAFETY: `Visit::chunk`'s contract.
-        let v = unsafe { V::load(self.x.add(i)).mul_add(V::load(self.y.add(i)), self.acc[0]) };
-        self.push(v);
+        unsafe {
+            let x = V::load(self.x.add(i));
+            for r in 0..R {
+                let acc = &mut self.acc[r][slot];
+                *acc = V::load(self.a[r].add(i)).mul_add(x, *acc);
+            }
+        }
     }
     #[inline(always)]
-    unsafe fn partial(&mut self, i: usize, bits: u64) {
+    unsafe fn partial(&mut self, i: usize, slot: usize, m: V::Mask) {
+        let slot = Self::acc_index(slot);
         // SAFETY: `Visit::partial`'s contract. Dropped lanes load as 0.0 on both sides,
         // so they add exactly nothing, whatever memory holds.
-        let v = unsafe {
-            V::load_masked(self.x.add(i), bits)
-                .mul_add(V::load_masked(self.y.add(i), bits), self.acc[0])
-        };
-        self.push(v);
+        unsafe {
+            let x = V::load_masked(self.x.add(i), m);
+            for r in 0..R {
+                let acc = &mut self.acc[r][slot];
+                *acc = V::load_masked(self.a[r].add(i), m).mul_add(x, *acc);
+            }
+        }
     }
     #[inline(always)]
     unsafe fn single(&mut self, i: usize) {
         // SAFETY: `Visit::single`'s contract.
-        unsafe { self.tail += *self.x.add(i) * *self.y.add(i) }
+        unsafe {
+            for r in 0..R {
+                self.tail[r] += *self.a[r].add(i) * *self.x.add(i);
+            }
+        }
     }
 }
 
@@ -250,14 +361,15 @@ struct Scale<V: Lanes> {
 }
 
 impl<V: Lanes> Scale<V> {
+    /// `beta · y` of the chunk at `p`, or 0 for `beta = 0` without reading it.
     #[inline(always)]
-    unsafe fn scaled(&self, p: *const V::Elem, bits: u64) -> V {
+    unsafe fn scaled(&self, p: *const V::Elem) -> V {
         // SAFETY: the caller's `Visit` contract covers `p`.
         unsafe {
             if self.beta_scalar == V::Elem::ZERO {
                 self.beta
             } else {
-                V::load_masked(p, bits).mul(self.beta)
+                V::load(p).mul(self.beta)
             }
         }
     }
@@ -265,16 +377,16 @@ impl<V: Lanes> Scale<V> {
 
 impl<V: Lanes> Visit<V> for Scale<V> {
     #[inline(always)]
-    unsafe fn chunk(&mut self, i: usize) {
+    unsafe fn chunk(&mut self, i: usize, _slot: usize) {
         // SAFETY: `Visit::chunk`'s contract.
-        unsafe { self.scaled(self.y.add(i), V::ALL).store(self.y.add(i)) }
+        unsafe { self.scaled(self.y.add(i)).store(self.y.add(i)) }
     }
     #[inline(always)]
-    unsafe fn partial(&mut self, i: usize, bits: u64) {
-        // SAFETY: `Visit::partial`'s contract.
+    unsafe fn partial(&mut self, i: usize, _slot: usize, m: V::Mask) {
+        // SAFETY: `Visit::partial`'s contract; dropped lanes are stored back unchanged.
         unsafe {
-            self.scaled(self.y.add(i), bits)
-                .store_masked(self.y.add(i), bits)
+            let y = V::load(self.y.add(i));
+            self.scaled(self.y.add(i)).store_select(m, y, self.y.add(i))
         }
     }
     #[inline(always)]
@@ -346,49 +458,102 @@ impl Iterator for Kept<'_> {
     }
 }
 
-/// `y[k] += a · x[k]` over `0 .. n` under `units`.
-///
-/// # Safety
-///
-/// `x` and `y` are valid for `n` elements; `units` as for [`walk`]; CPU features of `V`.
-#[inline(always)]
-unsafe fn axpy<V: Lanes, U: Units>(
-    n: usize,
-    a: V::Elem,
-    x: *const V::Elem,
-    y: *mut V::Elem,
-    units: U,
-) {
-    // SAFETY: the caller's contract is `walk`'s.
-    unsafe {
-        let mut visit = Axpy {
-            a: V::splat(a),
-            a_scalar: a,
-            x,
-            y,
-        };
-        walk::<V, U, _>(n, units, &mut visit);
+/// How many rows (or columns) the blocked loops serve in one pass along the masked
+/// dimension. Four: the mask and shared-vector work is shared four ways, and the
+/// accumulators still fit the 16 vector registers of AVX2.
+const BLOCK: usize = 4;
+
+/// The kept indices in blocks of [`BLOCK`]: `(indices, count)`, with `count < BLOCK`
+/// only for the last block. One block ahead is read, so the loops can prefetch it.
+struct Blocks<'m> {
+    kept: Kept<'m>,
+    ahead: Option<([usize; BLOCK], usize)>,
+}
+
+impl<'m> Blocks<'m> {
+    #[inline(always)]
+    fn new(kept: Kept<'m>) -> Self {
+        let mut blocks = Blocks { kept, ahead: None };
+        blocks.ahead = blocks.read();
+        blocks
+    }
+
+    #[inline(always)]
+    fn read(&mut self) -> Option<([usize; BLOCK], usize)> {
+        let mut block = [0; BLOCK];
+        let mut count = 0;
+        while count < BLOCK {
+            match self.kept.next() {
+                Some(i) => block[count] = i,
+                None => break,
+            }
+            count += 1;
+        }
+        (count > 0).then_some((block, count))
+    }
+
+    /// The block after the one `next` returned last.
+    #[inline(always)]
+    fn peek(&self) -> Option<&[usize]> {
+        self.ahead.as_ref().map(|(block, count)| &block[..*count])
     }
 }
 
-/// `Σ x[k] · y[k]` over `0 .. n` under `units`.
+impl Iterator for Blocks<'_> {
+    type Item = ([usize; BLOCK], usize);
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Self::Item> {
+        let current = self.ahead.take()?;
+        self.ahead = self.read();
+        Some(current)
+    }
+}
+
+/// Asks for the first bytes (up to 1 KiB) of the lines `next`, each `n` elements from
+/// `start + j · stride`, while the current block runs. The lines of a masked matrix start at irregular
+/// places, where the hardware prefetcher would take a while to catch on.
 ///
 /// # Safety
 ///
-/// As for [`axpy`].
+/// The CPU has the features of `V` (the addresses need not be valid: a prefetch never
+/// faults).
 #[inline(always)]
-unsafe fn dot<V: Lanes, U: Units>(
+unsafe fn prefetch_lines<V: Lanes>(
+    start: *const V::Elem,
+    stride: usize,
     n: usize,
-    x: *const V::Elem,
-    y: *const V::Elem,
-    units: U,
-) -> V::Elem {
-    // SAFETY: the caller's contract is `walk`'s.
-    unsafe {
-        let mut visit = Dot::<V>::new(x, y);
-        walk::<V, U, _>(n, units, &mut visit);
-        visit.finish()
+    next: Option<&[usize]>,
+) {
+    const LINE: usize = 64;
+    let lines = (n * size_of::<V::Elem>()).div_ceil(LINE).min(16);
+    for &j in next.unwrap_or_default() {
+        let line = start.wrapping_add(j * stride).cast::<u8>();
+        for l in 0..lines {
+            // SAFETY: the caller has the CPU features.
+            unsafe { V::prefetch(line.wrapping_add(l * LINE)) };
+        }
     }
+}
+
+/// Each of `c` in every lane. A loop, not `map`: a closure would not inherit the
+/// wrapper's CPU features, and the intrinsic inside it would not inline.
+#[inline(always)]
+unsafe fn splat_each<V: Lanes, const R: usize>(c: [V::Elem; R]) -> [V; R] {
+    // SAFETY: the caller has the CPU features.
+    let mut v = [unsafe { V::splat(V::Elem::ZERO) }; R];
+    for r in 0..R {
+        // SAFETY: as above.
+        v[r] = unsafe { V::splat(c[r]) };
+    }
+    v
+}
+
+/// Whether a block of `count` indices runs as one [`BLOCK`]-wide pass. With one lane
+/// there is nothing to share (and small code matters more): always one at a time.
+#[inline(always)]
+fn blocked<V: Lanes>(count: usize) -> bool {
+    V::LANES > 1 && count == BLOCK
 }
 
 /// `y[k] = beta · y[k]` over `0 .. n` under `units`; nothing for `beta = 1`.
@@ -461,13 +626,16 @@ pub(crate) unsafe fn ger<V: Lanes>(g: &Ger<'_, V::Elem>) {
 #[inline(always)]
 unsafe fn ger_rows<V: Lanes, U: Units>(g: &Ger<'_, V::Elem>, cols: U) {
     let a = g.a;
-    for j in kept(g.row_mask, a.rows) {
-        // SAFETY: row j is a.cols contiguous elements; x has a.rows elements.
-        unsafe {
-            let xj = g.alpha * *g.x.ptr.add(j * g.x.row_stride);
-            axpy::<V, U>(a.cols, xj, g.y.ptr, a.ptr.add(j * a.row_stride), cols);
-        }
-    }
+    let lines = Lines {
+        kept: kept(g.row_mask, a.rows),
+        n: a.cols,
+        start: a.ptr,
+        stride: a.row_stride,
+        coef: g.x,
+    };
+    // SAFETY: row j < a.rows of `a` is a.cols contiguous elements, as is `y`; `x` has
+    // a.rows elements.
+    unsafe { update_lines::<V, U>(lines, g.alpha, g.y.ptr, cols) }
 }
 
 /// # Safety
@@ -476,11 +644,83 @@ unsafe fn ger_rows<V: Lanes, U: Units>(g: &Ger<'_, V::Elem>, cols: U) {
 #[inline(always)]
 unsafe fn ger_cols<V: Lanes, U: Units>(g: &Ger<'_, V::Elem>, rows: U) {
     let a = g.a;
-    for i in kept(g.col_mask, a.cols) {
-        // SAFETY: column i is a.rows contiguous elements; y has a.cols elements.
+    let lines = Lines {
+        kept: kept(g.col_mask, a.cols),
+        n: a.rows,
+        start: a.ptr,
+        stride: a.col_stride,
+        coef: g.y,
+    };
+    // SAFETY: column i < a.cols of `a` is a.rows contiguous elements, as is `x`; `y` has
+    // a.cols elements.
+    unsafe { update_lines::<V, U>(lines, g.alpha, g.x.ptr, rows) }
+}
+
+/// The kept lines (rows or columns) of a matrix, each `n` contiguous elements, with one
+/// coefficient per line.
+struct Lines<'m, T> {
+    kept: Kept<'m>,
+    /// Elements per line.
+    n: usize,
+    /// Element 0 of line 0.
+    start: *mut T,
+    /// From one line to the next.
+    stride: usize,
+    /// The coefficients, one per line.
+    coef: RawMat<*const T>,
+}
+
+/// `line_j[k] += alpha · coef_j · s[k]` over the kept lines `j` and the kept `k`.
+///
+/// # Safety
+///
+/// Every kept line is `lines.n` elements inside `a`'s allocation, distinct from all
+/// others; `s` is `lines.n` elements; `coef` has an element per line; `units` as for
+/// [`walk`]; the CPU has the features of `V`.
+#[inline(always)]
+unsafe fn update_lines<V: Lanes, U: Units>(
+    lines: Lines<'_, V::Elem>,
+    alpha: V::Elem,
+    s: *const V::Elem,
+    units: U,
+) {
+    /// One pass for the `R` lines in `block`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`update_lines`], for these lines.
+    #[inline(always)]
+    unsafe fn pass<V: Lanes, U: Units, const R: usize>(
+        lines: &Lines<'_, V::Elem>,
+        block: [usize; R],
+        alpha: V::Elem,
+        s: *const V::Elem,
+        units: U,
+    ) {
+        // SAFETY: the caller's contract.
         unsafe {
-            let yi = g.alpha * *g.y.ptr.add(i * g.y.row_stride);
-            axpy::<V, U>(a.rows, yi, g.x.ptr, a.ptr.add(i * a.col_stride), rows);
+            let c_scalar = block.map(|j| alpha * *lines.coef.ptr.add(j * lines.coef.row_stride));
+            let mut visit = Update {
+                s,
+                t: block.map(|j| lines.start.add(j * lines.stride)),
+                c: splat_each::<V, R>(c_scalar),
+                c_scalar,
+            };
+            walk::<V, U, _>(lines.n, units, &mut visit);
+        }
+    }
+    let mut blocks = Blocks::new(lines.kept.clone());
+    while let Some((block, count)) = blocks.next() {
+        // SAFETY: the indices are kept lines; the caller's contract covers them.
+        unsafe {
+            prefetch_lines::<V>(lines.start, lines.stride, lines.n, blocks.peek());
+            if blocked::<V>(count) {
+                pass::<V, U, BLOCK>(&lines, block, alpha, s, units);
+            } else {
+                for &j in &block[..count] {
+                    pass::<V, U, 1>(&lines, [j], alpha, s, units);
+                }
+            }
         }
     }
 }
@@ -553,13 +793,41 @@ pub(crate) unsafe fn gemv<V: Lanes>(g: &Gemv<'_, V::Elem>) {
 /// As for [`gemv`], with `a.col_stride == 1` and `x` contiguous.
 #[inline(always)]
 unsafe fn gemv_dots<V: Lanes, U: Units>(g: &Gemv<'_, V::Elem>, cols: U) {
-    let a = g.a;
-    for j in kept(g.row_mask, a.rows) {
-        // SAFETY: row j is a.cols contiguous elements, as is x; y has a.rows elements.
+    /// One pass for the `R` rows in `block`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`gemv_dots`], for kept rows `block`.
+    #[inline(always)]
+    unsafe fn pass<V: Lanes, U: Units, const R: usize>(
+        g: &Gemv<'_, V::Elem>,
+        block: [usize; R],
+        cols: U,
+    ) {
+        let a = g.a;
+        // SAFETY: row j < a.rows is a.cols contiguous elements, as is x; y has a.rows
+        // elements.
         unsafe {
-            let sum = dot::<V, U>(a.cols, a.ptr.add(j * a.row_stride), g.x.ptr, cols);
-            let yj = g.y.ptr.add(j * g.y.row_stride);
-            *yj = g.alpha * sum + beta_times(g.beta, *yj);
+            let mut visit = Dots::<V, R>::new(block.map(|j| a.ptr.add(j * a.row_stride)), g.x.ptr);
+            walk::<V, U, _>(a.cols, cols, &mut visit);
+            for (j, sum) in block.into_iter().zip(visit.finish()) {
+                let yj = g.y.ptr.add(j * g.y.row_stride);
+                *yj = g.alpha * sum + beta_times(g.beta, *yj);
+            }
+        }
+    }
+    let mut blocks = Blocks::new(kept(g.row_mask, g.a.rows));
+    while let Some((block, count)) = blocks.next() {
+        // SAFETY: kept rows below a.rows; the caller's contract.
+        unsafe {
+            prefetch_lines::<V>(g.a.ptr, g.a.row_stride, g.a.cols, blocks.peek());
+            if blocked::<V>(count) {
+                pass::<V, U, BLOCK>(g, block, cols);
+            } else {
+                for &j in &block[..count] {
+                    pass::<V, U, 1>(g, [j], cols);
+                }
+            }
         }
     }
 }
@@ -569,13 +837,45 @@ unsafe fn gemv_dots<V: Lanes, U: Units>(g: &Gemv<'_, V::Elem>, cols: U) {
 /// As for [`gemv`], with `a.row_stride == 1` and `y` contiguous.
 #[inline(always)]
 unsafe fn gemv_axpys<V: Lanes, U: Units>(g: &Gemv<'_, V::Elem>, rows: U) {
-    let a = g.a;
-    // SAFETY: y is a.rows contiguous elements, as is each column of a; x has a.cols.
-    unsafe {
-        scale::<V, U>(a.rows, g.beta, g.y.ptr, rows);
-        for i in kept(g.col_mask, a.cols) {
-            let xi = g.alpha * *g.x.ptr.add(i * g.x.row_stride);
-            axpy::<V, U>(a.rows, xi, a.ptr.add(i * a.col_stride), g.y.ptr, rows);
+    /// One pass for the `R` columns in `block`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`gemv_axpys`], for kept columns `block`.
+    #[inline(always)]
+    unsafe fn pass<V: Lanes, U: Units, const R: usize>(
+        g: &Gemv<'_, V::Elem>,
+        block: [usize; R],
+        rows: U,
+    ) {
+        let a = g.a;
+        // SAFETY: column i < a.cols is a.rows contiguous elements, as is y; x has a.cols
+        // elements.
+        unsafe {
+            let c_scalar = block.map(|i| g.alpha * *g.x.ptr.add(i * g.x.row_stride));
+            let mut visit = Combine {
+                a: block.map(|i| a.ptr.add(i * a.col_stride)),
+                c: splat_each::<V, R>(c_scalar),
+                c_scalar,
+                y: g.y.ptr,
+            };
+            walk::<V, U, _>(a.rows, rows, &mut visit);
+        }
+    }
+    // SAFETY: y is a.rows contiguous elements.
+    unsafe { scale::<V, U>(g.a.rows, g.beta, g.y.ptr, rows) };
+    let mut blocks = Blocks::new(kept(g.col_mask, g.a.cols));
+    while let Some((block, count)) = blocks.next() {
+        // SAFETY: kept columns below a.cols; the caller's contract.
+        unsafe {
+            prefetch_lines::<V>(g.a.ptr, g.a.col_stride, g.a.rows, blocks.peek());
+            if blocked::<V>(count) {
+                pass::<V, U, BLOCK>(g, block, rows);
+            } else {
+                for &i in &block[..count] {
+                    pass::<V, U, 1>(g, [i], rows);
+                }
+            }
         }
     }
 }

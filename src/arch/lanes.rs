@@ -46,12 +46,36 @@ pub(crate) trait Lanes: Copy {
     /// The CPU has the feature; `p` is valid for `LANES` writes.
     unsafe fn store(self, p: *mut Self::Elem);
 
-    /// Lane by lane: `a` where the bit is set, else `b`.
+    /// A chunk's mask in the instruction set's own form (a k-mask, a vector of lane
+    /// masks, a flag), decoded once and used by every masked operation on the chunk.
+    type Mask: Copy;
+
+    /// Four chunks' worth of a mask word (`4 · LANES` bits) prepared for decoding chunk
+    /// by chunk: broadcast into a vector once, say, so that each chunk's mask is a test
+    /// against constant lane bits.
+    type Group: Copy;
+
+    /// Prepares group `g` of `word`: bits `4 · LANES · g ..` of it.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has the feature; `g < 16 / LANES`.
+    unsafe fn group(word: u64, g: usize) -> Self::Group;
+
+    /// The mask of chunk `k` of a prepared group: lane `b` kept when bit
+    /// `k · LANES + b` of the group is set.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has the feature; `k < 4`.
+    unsafe fn chunk_mask(group: Self::Group, k: usize) -> Self::Mask;
+
+    /// Lane by lane: `a` where `m` keeps the lane, else `b`, bit for bit.
     ///
     /// # Safety
     ///
     /// The CPU has the feature.
-    unsafe fn select(bits: u64, a: Self, b: Self) -> Self;
+    unsafe fn select(m: Self::Mask, a: Self, b: Self) -> Self;
 
     /// `self * b + c`, fused where the instruction set has it.
     ///
@@ -81,28 +105,38 @@ pub(crate) trait Lanes: Copy {
     /// The CPU has the feature.
     unsafe fn sum(self) -> Self::Elem;
 
-    /// Loads the lanes whose bit is set; the others are 0.0, whatever memory holds there
-    /// (a NaN in a dropped lane cannot leak). Instruction sets with masked loads do not
-    /// touch the dropped lanes' memory at all.
+    /// Loads the lanes `m` keeps; the others are 0.0, whatever memory holds there (a
+    /// NaN in a dropped lane cannot leak).
     ///
     /// # Safety
     ///
     /// The CPU has the feature; `p` is valid for `LANES` reads.
     #[inline(always)]
-    unsafe fn load_masked(p: *const Self::Elem, bits: u64) -> Self {
+    unsafe fn load_masked(p: *const Self::Elem, m: Self::Mask) -> Self {
         // SAFETY: the caller's contract is ours.
-        unsafe { Self::select(bits, Self::load(p), Self::splat(Self::Elem::ZERO)) }
+        unsafe { Self::select(m, Self::load(p), Self::splat(Self::Elem::ZERO)) }
     }
 
-    /// Stores the lanes whose bit is set; the other elements keep their bits (without
-    /// masked stores they are read and written back unchanged).
+    /// Stores `self` in the lanes `m` keeps and `old` (the memory's own bits, loaded
+    /// before) in the others.
     ///
     /// # Safety
     ///
-    /// The CPU has the feature; `p` is valid for `LANES` reads and writes.
+    /// The CPU has the feature; `p` is valid for `LANES` writes.
     #[inline(always)]
-    unsafe fn store_masked(self, p: *mut Self::Elem, bits: u64) {
+    unsafe fn store_select(self, m: Self::Mask, old: Self, p: *mut Self::Elem) {
         // SAFETY: the caller's contract is ours.
-        unsafe { Self::select(bits, self, Self::load(p)).store(p) }
+        unsafe { Self::select(m, self, old).store(p) }
+    }
+
+    /// A hint to bring the cache line of `p` closer; nothing where the instruction set
+    /// has no such hint.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has the feature (`p` need not be valid: a prefetch does not fault).
+    #[inline(always)]
+    unsafe fn prefetch(p: *const u8) {
+        let _ = p;
     }
 }

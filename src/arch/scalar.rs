@@ -28,9 +28,20 @@ impl<T: Element> Lanes for Scalar<T> {
         // SAFETY: the caller makes `p` valid for one write.
         unsafe { *p = self.0 }
     }
+    type Mask = bool;
+    type Group = u64;
+
     #[inline(always)]
-    unsafe fn select(bits: u64, a: Self, b: Self) -> Self {
-        if bits & 1 != 0 { a } else { b }
+    unsafe fn group(word: u64, g: usize) -> u64 {
+        word >> (4 * g)
+    }
+    #[inline(always)]
+    unsafe fn chunk_mask(group: u64, k: usize) -> bool {
+        (group >> k) & 1 != 0
+    }
+    #[inline(always)]
+    unsafe fn select(m: bool, a: Self, b: Self) -> Self {
+        if m { a } else { b }
     }
     #[inline(always)]
     unsafe fn mul_add(self, b: Self, c: Self) -> Self {

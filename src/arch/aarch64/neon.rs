@@ -14,9 +14,6 @@ pub(crate) struct F32x4(float32x4_t);
 #[derive(Clone, Copy)]
 pub(crate) struct F64x2(float64x2_t);
 
-const LANE_BITS_32: [u32; 4] = [1, 2, 4, 8];
-const LANE_BITS_64: [u64; 2] = [1, 2];
-
 // SAFETY (for every method below): the trait's contract gives NEON on this CPU and
 // pointers valid for the stated elements; the intrinsics need nothing more.
 impl Lanes for F32x4 {
@@ -38,14 +35,30 @@ impl Lanes for F32x4 {
         // SAFETY: see the impl.
         unsafe { vst1q_f32(p, self.0) }
     }
+    type Mask = uint32x4_t;
+    /// The group's 16 bits (and the ones above) in every 32-bit lane.
+    type Group = uint32x4_t;
+
     #[inline(always)]
-    unsafe fn select(bits: u64, a: Self, b: Self) -> Self {
-        // SAFETY: see the impl; LANE_BITS_32 is four readable u32.
+    unsafe fn group(word: u64, g: usize) -> uint32x4_t {
+        // SAFETY: see the impl; g < 4.
+        unsafe { vdupq_n_u32((word >> (16 * g)) as u32) }
+    }
+    #[inline(always)]
+    unsafe fn chunk_mask(group: uint32x4_t, k: usize) -> uint32x4_t {
+        // Lane l tests bit 4k + l: a constant once `k` is known.
+        let s = 4 * k;
+        let lanes = [1u32 << s, 2 << s, 4 << s, 8 << s];
+        // SAFETY: see the impl; `lanes` is four readable u32.
         unsafe {
-            let lanes = vld1q_u32(LANE_BITS_32.as_ptr());
-            let mask = vceqq_u32(vandq_u32(vdupq_n_u32(bits as u32), lanes), lanes);
-            F32x4(vbslq_f32(mask, a.0, b.0))
+            let lanes = vld1q_u32(lanes.as_ptr());
+            vceqq_u32(vandq_u32(group, lanes), lanes)
         }
+    }
+    #[inline(always)]
+    unsafe fn select(m: uint32x4_t, a: Self, b: Self) -> Self {
+        // SAFETY: see the impl.
+        unsafe { F32x4(vbslq_f32(m, a.0, b.0)) }
     }
     #[inline(always)]
     unsafe fn mul_add(self, b: Self, c: Self) -> Self {
@@ -88,14 +101,28 @@ impl Lanes for F64x2 {
         // SAFETY: see the F32x4 impl.
         unsafe { vst1q_f64(p, self.0) }
     }
+    type Mask = uint64x2_t;
+    /// The group's 8 bits (and the ones above) in both 64-bit lanes.
+    type Group = uint64x2_t;
+
     #[inline(always)]
-    unsafe fn select(bits: u64, a: Self, b: Self) -> Self {
-        // SAFETY: see the F32x4 impl; LANE_BITS_64 is two readable u64.
+    unsafe fn group(word: u64, g: usize) -> uint64x2_t {
+        // SAFETY: see the F32x4 impl; g < 8.
+        unsafe { vdupq_n_u64(word >> (8 * g)) }
+    }
+    #[inline(always)]
+    unsafe fn chunk_mask(group: uint64x2_t, k: usize) -> uint64x2_t {
+        let lanes = [1u64 << (2 * k), 2 << (2 * k)];
+        // SAFETY: see the F32x4 impl; `lanes` is two readable u64.
         unsafe {
-            let lanes = vld1q_u64(LANE_BITS_64.as_ptr());
-            let mask = vceqq_u64(vandq_u64(vdupq_n_u64(bits), lanes), lanes);
-            F64x2(vbslq_f64(mask, a.0, b.0))
+            let lanes = vld1q_u64(lanes.as_ptr());
+            vceqq_u64(vandq_u64(group, lanes), lanes)
         }
+    }
+    #[inline(always)]
+    unsafe fn select(m: uint64x2_t, a: Self, b: Self) -> Self {
+        // SAFETY: see the F32x4 impl.
+        unsafe { F64x2(vbslq_f64(m, a.0, b.0)) }
     }
     #[inline(always)]
     unsafe fn mul_add(self, b: Self, c: Self) -> Self {

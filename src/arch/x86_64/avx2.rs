@@ -1,5 +1,5 @@
 //! AVX2 + FMA lanes: 8 `f32` or 4 `f64`. AVX2 has no mask registers, so a chunk's mask
-//! bits become a vector mask (broadcast, AND with one bit per lane, compare).
+//! bits become a vector mask, looked up in a table of all 256 (16) of them.
 
 use core::arch::x86_64::*;
 
@@ -13,34 +13,61 @@ pub(crate) struct F32x8(__m256);
 #[derive(Clone, Copy)]
 pub(crate) struct F64x4(__m256d);
 
-/// All ones in the 32-bit lanes whose bit of `bits` is set.
-///
-/// # Safety
-///
-/// The CPU has AVX2.
-#[inline(always)]
-unsafe fn lane_mask_32(bits: u64) -> __m256i {
-    // SAFETY: AVX2 is present (the caller's contract).
-    unsafe {
-        let lanes = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-        let spread = _mm256_and_si256(_mm256_set1_epi32(bits as i32), lanes);
-        _mm256_cmpeq_epi32(spread, lanes)
-    }
-}
+/// The lane masks of every 8-bit chunk: entry `b` is all ones in lane `l` when bit `l`
+/// of `b` is set. A chunk's mask is then one load (8 KiB of table, hot in L1) instead
+/// of a broadcast, an AND and a compare against per-chunk constants, which would hold
+/// registers the blocked kernels need for their accumulators.
+#[repr(align(32))]
+struct LaneMasks32([[u32; 8]; 256]);
 
-/// All ones in the 64-bit lanes whose bit of `bits` is set.
-///
-/// # Safety
-///
-/// The CPU has AVX2.
-#[inline(always)]
-unsafe fn lane_mask_64(bits: u64) -> __m256i {
-    // SAFETY: AVX2 is present (the caller's contract).
-    unsafe {
-        let lanes = _mm256_setr_epi64x(1, 2, 4, 8);
-        let spread = _mm256_and_si256(_mm256_set1_epi64x(bits as i64), lanes);
-        _mm256_cmpeq_epi64(spread, lanes)
+static LANE_MASKS_32: LaneMasks32 = LaneMasks32({
+    let mut table = [[0; 8]; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut l = 0;
+        while l < 8 {
+            if (b >> l) & 1 == 1 {
+                table[b][l] = u32::MAX;
+            }
+            l += 1;
+        }
+        b += 1;
     }
+    table
+});
+
+/// As [`LANE_MASKS_32`], for the 4-bit chunks of 64-bit lanes.
+#[repr(align(32))]
+struct LaneMasks64([[u64; 4]; 16]);
+
+static LANE_MASKS_64: LaneMasks64 = LaneMasks64({
+    let mut table = [[0; 4]; 16];
+    let mut b = 0;
+    while b < 16 {
+        let mut l = 0;
+        while l < 4 {
+            if (b >> l) & 1 == 1 {
+                table[b][l] = u64::MAX;
+            }
+            l += 1;
+        }
+        b += 1;
+    }
+    table
+});
+
+/// Hides a vector from the optimiser. LLVM folds "load, blend with the loaded value,
+/// store to the same address" into `vmaskmovps`/`vmaskmovpd` stores, which AMD CPUs run
+/// microcoded (the masked axpy ran 2.3x slower than the dense one with them); behind an
+/// empty `asm!` the blend and a plain store stay.
+macro_rules! opaque {
+    ($v:ident) => {
+        core::arch::asm!(
+            "/* {0} */",
+            inout(ymm_reg) $v,
+            options(pure, nomem, nostack, preserves_flags)
+        )
+    };
 }
 
 // SAFETY (for every method below): the trait's contract gives AVX2 and FMA on this CPU
@@ -64,16 +91,24 @@ impl Lanes for F32x8 {
         // SAFETY: see the impl.
         unsafe { _mm256_storeu_ps(p, self.0) }
     }
+    type Mask = __m256;
+    /// The group's 32 bits, low in the word.
+    type Group = u64;
+
     #[inline(always)]
-    unsafe fn select(bits: u64, a: Self, b: Self) -> Self {
+    unsafe fn group(word: u64, g: usize) -> u64 {
+        word >> (32 * g)
+    }
+    #[inline(always)]
+    unsafe fn chunk_mask(group: u64, k: usize) -> __m256 {
+        let masks = &LANE_MASKS_32.0[((group >> (8 * k)) & 0xff) as usize];
+        // SAFETY: see the impl; the entry is 32 bytes, 32-byte aligned.
+        unsafe { _mm256_load_ps(masks.as_ptr().cast()) }
+    }
+    #[inline(always)]
+    unsafe fn select(m: __m256, a: Self, b: Self) -> Self {
         // SAFETY: see the impl.
-        unsafe {
-            F32x8(_mm256_blendv_ps(
-                b.0,
-                a.0,
-                _mm256_castsi256_ps(lane_mask_32(bits)),
-            ))
-        }
+        unsafe { F32x8(_mm256_blendv_ps(b.0, a.0, m)) }
     }
     #[inline(always)]
     unsafe fn mul_add(self, b: Self, c: Self) -> Self {
@@ -103,9 +138,27 @@ impl Lanes for F32x8 {
         }
     }
     #[inline(always)]
-    unsafe fn load_masked(p: *const f32, bits: u64) -> Self {
-        // SAFETY: see the impl; `maskload` does not touch the memory of cleared lanes.
-        unsafe { F32x8(_mm256_maskload_ps(p, lane_mask_32(bits))) }
+    unsafe fn load_masked(p: *const f32, m: __m256) -> Self {
+        // SAFETY: see the impl. The mask's lanes are all ones or all zeros, so the AND
+        // keeps a lane's bits or makes it +0.0.
+        unsafe { F32x8(_mm256_and_ps(_mm256_loadu_ps(p), m)) }
+    }
+    // `asm!` with a ymm register needs the feature on this very function; a caller with
+    // it (every wrapper of this level) inlines it all the same.
+    #[target_feature(enable = "avx")]
+    #[inline]
+    unsafe fn store_select(self, m: __m256, old: Self, p: *mut f32) {
+        // SAFETY: see the impl; the asm is empty and only names the register.
+        unsafe {
+            let mut v = _mm256_blendv_ps(old.0, self.0, m);
+            opaque!(v);
+            _mm256_storeu_ps(p, v)
+        }
+    }
+    #[inline(always)]
+    unsafe fn prefetch(p: *const u8) {
+        // SAFETY: a prefetch is a hint that never faults, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
     }
 }
 
@@ -128,16 +181,24 @@ impl Lanes for F64x4 {
         // SAFETY: see the F32x8 impl.
         unsafe { _mm256_storeu_pd(p, self.0) }
     }
+    type Mask = __m256d;
+    /// The group's 16 bits, low in the word.
+    type Group = u64;
+
     #[inline(always)]
-    unsafe fn select(bits: u64, a: Self, b: Self) -> Self {
+    unsafe fn group(word: u64, g: usize) -> u64 {
+        word >> (16 * g)
+    }
+    #[inline(always)]
+    unsafe fn chunk_mask(group: u64, k: usize) -> __m256d {
+        let masks = &LANE_MASKS_64.0[((group >> (4 * k)) & 0xf) as usize];
+        // SAFETY: see the F32x8 impl; the entry is 32 bytes, 32-byte aligned.
+        unsafe { _mm256_load_pd(masks.as_ptr().cast()) }
+    }
+    #[inline(always)]
+    unsafe fn select(m: __m256d, a: Self, b: Self) -> Self {
         // SAFETY: see the F32x8 impl.
-        unsafe {
-            F64x4(_mm256_blendv_pd(
-                b.0,
-                a.0,
-                _mm256_castsi256_pd(lane_mask_64(bits)),
-            ))
-        }
+        unsafe { F64x4(_mm256_blendv_pd(b.0, a.0, m)) }
     }
     #[inline(always)]
     unsafe fn mul_add(self, b: Self, c: Self) -> Self {
@@ -166,9 +227,26 @@ impl Lanes for F64x4 {
         }
     }
     #[inline(always)]
-    unsafe fn load_masked(p: *const f64, bits: u64) -> Self {
-        // SAFETY: see the F32x8 impl; `maskload` does not touch cleared lanes' memory.
-        unsafe { F64x4(_mm256_maskload_pd(p, lane_mask_64(bits))) }
+    unsafe fn load_masked(p: *const f64, m: __m256d) -> Self {
+        // SAFETY: see the F32x8 impl; the AND keeps a lane or makes it +0.0.
+        unsafe { F64x4(_mm256_and_pd(_mm256_loadu_pd(p), m)) }
+    }
+    // `asm!` with a ymm register needs the feature on this very function; a caller with
+    // it (every wrapper of this level) inlines it all the same.
+    #[target_feature(enable = "avx")]
+    #[inline]
+    unsafe fn store_select(self, m: __m256d, old: Self, p: *mut f64) {
+        // SAFETY: see the F32x8 impl.
+        unsafe {
+            let mut v = _mm256_blendv_pd(old.0, self.0, m);
+            opaque!(v);
+            _mm256_storeu_pd(p, v)
+        }
+    }
+    #[inline(always)]
+    unsafe fn prefetch(p: *const u8) {
+        // SAFETY: a prefetch is a hint that never faults, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
     }
 }
 

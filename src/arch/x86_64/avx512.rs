@@ -35,10 +35,23 @@ impl Lanes for F32x16 {
         // SAFETY: see the impl.
         unsafe { _mm512_storeu_ps(p, self.0) }
     }
+    type Mask = __mmask16;
+    /// Four chunks of 16 lanes: the whole word.
+    type Group = u64;
+
     #[inline(always)]
-    unsafe fn select(bits: u64, a: Self, b: Self) -> Self {
+    unsafe fn group(word: u64, _g: usize) -> u64 {
+        word
+    }
+    #[inline(always)]
+    unsafe fn chunk_mask(group: u64, k: usize) -> __mmask16 {
+        // The chunk's 16 bits are the k-mask.
+        (group >> (16 * k)) as __mmask16
+    }
+    #[inline(always)]
+    unsafe fn select(m: __mmask16, a: Self, b: Self) -> Self {
         // SAFETY: see the impl. `mask_blend` takes its second operand where k is set.
-        unsafe { F32x16(_mm512_mask_blend_ps(bits as __mmask16, b.0, a.0)) }
+        unsafe { F32x16(_mm512_mask_blend_ps(m, b.0, a.0)) }
     }
     #[inline(always)]
     unsafe fn mul_add(self, b: Self, c: Self) -> Self {
@@ -61,14 +74,14 @@ impl Lanes for F32x16 {
         unsafe { _mm512_reduce_add_ps(self.0) }
     }
     #[inline(always)]
-    unsafe fn load_masked(p: *const f32, bits: u64) -> Self {
+    unsafe fn load_masked(p: *const f32, m: __mmask16) -> Self {
         // SAFETY: see the impl; dropped lanes read as 0.0 without a memory access.
-        unsafe { F32x16(_mm512_maskz_loadu_ps(bits as __mmask16, p)) }
+        unsafe { F32x16(_mm512_maskz_loadu_ps(m, p)) }
     }
     #[inline(always)]
-    unsafe fn store_masked(self, p: *mut f32, bits: u64) {
-        // SAFETY: see the impl; dropped lanes' memory is not written.
-        unsafe { _mm512_mask_storeu_ps(p, bits as __mmask16, self.0) }
+    unsafe fn prefetch(p: *const u8) {
+        // SAFETY: a prefetch is a hint that never faults, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
     }
 }
 
@@ -91,10 +104,23 @@ impl Lanes for F64x8 {
         // SAFETY: see the F32x16 impl.
         unsafe { _mm512_storeu_pd(p, self.0) }
     }
+    type Mask = __mmask8;
+    /// Four chunks of 8 lanes: half the word.
+    type Group = u64;
+
     #[inline(always)]
-    unsafe fn select(bits: u64, a: Self, b: Self) -> Self {
+    unsafe fn group(word: u64, g: usize) -> u64 {
+        word >> (32 * g)
+    }
+    #[inline(always)]
+    unsafe fn chunk_mask(group: u64, k: usize) -> __mmask8 {
+        // The chunk's 8 bits are the k-mask.
+        (group >> (8 * k)) as __mmask8
+    }
+    #[inline(always)]
+    unsafe fn select(m: __mmask8, a: Self, b: Self) -> Self {
         // SAFETY: see the F32x16 impl.
-        unsafe { F64x8(_mm512_mask_blend_pd(bits as __mmask8, b.0, a.0)) }
+        unsafe { F64x8(_mm512_mask_blend_pd(m, b.0, a.0)) }
     }
     #[inline(always)]
     unsafe fn mul_add(self, b: Self, c: Self) -> Self {
@@ -117,14 +143,14 @@ impl Lanes for F64x8 {
         unsafe { _mm512_reduce_add_pd(self.0) }
     }
     #[inline(always)]
-    unsafe fn load_masked(p: *const f64, bits: u64) -> Self {
+    unsafe fn load_masked(p: *const f64, m: __mmask8) -> Self {
         // SAFETY: see the F32x16 impl; dropped lanes are not read.
-        unsafe { F64x8(_mm512_maskz_loadu_pd(bits as __mmask8, p)) }
+        unsafe { F64x8(_mm512_maskz_loadu_pd(m, p)) }
     }
     #[inline(always)]
-    unsafe fn store_masked(self, p: *mut f64, bits: u64) {
-        // SAFETY: see the F32x16 impl; dropped lanes are not written.
-        unsafe { _mm512_mask_storeu_pd(p, bits as __mmask8, self.0) }
+    unsafe fn prefetch(p: *const u8) {
+        // SAFETY: a prefetch is a hint that never faults, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
     }
 }
 
