@@ -593,27 +593,59 @@ pub(crate) unsafe fn ger<V: Lanes>(g: &Ger<'_, V::Elem>) {
     // `x` (a.rows elements) and of `y` (a.cols elements) inside their allocations and
     // gives each mask words_for(len) words with clear tails.
     unsafe {
-        if a.col_stride == 1 && g.y.row_stride == 1 {
-            // Rows are contiguous: each kept row gets a masked axpy along it.
+        if V::LANES > 1 && a.col_stride == 1 && g.y.row_stride == 1 {
+            // Rows are contiguous: kept rows get masked vector updates along them.
             match g.col_mask {
                 Some(m) => ger_rows::<V, _>(g, Bits(m.as_ptr())),
                 None => ger_rows::<V, _>(g, AllKept),
             }
-        } else if a.row_stride == 1 && g.x.row_stride == 1 {
-            // Columns are contiguous: each kept column gets a masked axpy down it, and a
-            // dropped column is never touched.
+        } else if V::LANES > 1 && a.row_stride == 1 && g.x.row_stride == 1 {
+            // Columns are contiguous: kept columns get masked vector updates down them,
+            // and a dropped column is never touched.
             match g.row_mask {
                 Some(m) => ger_cols::<V, _>(g, Bits(m.as_ptr())),
                 None => ger_cols::<V, _>(g, AllKept),
             }
         } else {
-            // General strides: element by element.
-            let (x, y) = (g.x, g.y);
-            for j in kept(g.row_mask, a.rows) {
-                let xj = g.alpha * *x.ptr.add(j * x.row_stride);
-                for i in kept(g.col_mask, a.cols) {
-                    *a.ptr.add(j * a.row_stride + i * a.col_stride) +=
-                        xj * *y.ptr.add(i * y.row_stride);
+            ger_elements(g);
+        }
+    }
+}
+
+/// [`ger`] element by element, for any strides. One lane always comes here: there is
+/// nothing to vectorise, and one loop nest for every layout keeps a microcontroller's
+/// flash small.
+///
+/// # Safety
+///
+/// As for [`ger`].
+#[inline(always)]
+unsafe fn ger_elements<T: Element>(g: &Ger<'_, T>) {
+    // The masked dimension goes outside, where its mask is read once per line:
+    // `Aᵀ[i,j] += alpha · y_i · x_j` when only the columns are masked.
+    let (a, x, y, outer, inner) = match (g.row_mask, g.col_mask) {
+        (None, Some(cols)) => (g.a.t(), g.y, g.x, Some(cols), None),
+        (rows, cols) => (g.a, g.x, g.y, rows, cols),
+    };
+    for j in kept(outer, a.rows) {
+        // SAFETY: j < a.rows and i < a.cols: elements of `a`, `x` and `y` (the caller).
+        unsafe {
+            let xj = g.alpha * *x.ptr.add(j * x.row_stride);
+            let row = a.ptr.add(j * a.row_stride);
+            match inner {
+                None => {
+                    // Pointers stepped by the strides: no multiplication per element.
+                    let (mut pa, mut py) = (row, y.ptr);
+                    for _ in 0..a.cols {
+                        *pa += xj * *py;
+                        pa = pa.wrapping_add(a.col_stride);
+                        py = py.wrapping_add(y.row_stride);
+                    }
+                }
+                Some(_) => {
+                    for i in kept(inner, a.cols) {
+                        *row.add(i * a.col_stride) += xj * *y.ptr.add(i * y.row_stride);
+                    }
                 }
             }
         }
@@ -760,30 +792,81 @@ pub(crate) unsafe fn gemv<V: Lanes>(g: &Gemv<'_, V::Elem>) {
     // (a.cols elements) and `y` (a.rows elements) inside their allocations and gives
     // each mask words_for(len) words with clear tails.
     unsafe {
-        if a.col_stride == 1 && g.x.row_stride == 1 {
-            // Rows are contiguous: a masked dot product per kept row.
+        if V::LANES > 1 && a.col_stride == 1 && g.x.row_stride == 1 {
+            // Rows are contiguous: masked dot products, four kept rows at a time.
             match g.col_mask {
                 Some(m) => gemv_dots::<V, _>(g, Bits(m.as_ptr())),
                 None => gemv_dots::<V, _>(g, AllKept),
             }
-        } else if a.row_stride == 1 && g.y.row_stride == 1 {
-            // Columns are contiguous: scale y, then a masked axpy per kept column.
+        } else if V::LANES > 1 && a.row_stride == 1 && g.y.row_stride == 1 {
+            // Columns are contiguous: scale y, then masked updates by four kept columns.
             match g.row_mask {
                 Some(m) => gemv_axpys::<V, _>(g, Bits(m.as_ptr())),
                 None => gemv_axpys::<V, _>(g, AllKept),
             }
         } else {
-            // General strides: element by element.
-            let (x, y) = (g.x, g.y);
-            for j in kept(g.row_mask, a.rows) {
-                let mut sum = V::Elem::ZERO;
-                for i in kept(g.col_mask, a.cols) {
-                    sum += *a.ptr.add(j * a.row_stride + i * a.col_stride)
-                        * *x.ptr.add(i * x.row_stride);
-                }
-                let yj = y.ptr.add(j * y.row_stride);
-                *yj = g.alpha * sum + beta_times(g.beta, *yj);
+            gemv_elements(g);
+        }
+    }
+}
+
+/// [`gemv`] element by element, for any strides; one lane always comes here (see
+/// [`ger_elements`]).
+///
+/// # Safety
+///
+/// As for [`gemv`], with `a` not empty.
+#[inline(always)]
+unsafe fn gemv_elements<T: Element>(g: &Gemv<'_, T>) {
+    let (a, x, y) = (g.a, g.x, g.y);
+    if let (None, Some(cols)) = (g.row_mask, g.col_mask) {
+        // Only the columns are masked: column by kept column, so the mask is read once
+        // per column rather than once per row.
+        if g.beta != T::ONE {
+            let mut py = y.ptr;
+            for _ in 0..a.rows {
+                // SAFETY: one of the a.rows elements of `y` (the caller).
+                unsafe { *py = beta_times(g.beta, *py) };
+                py = py.wrapping_add(y.row_stride);
             }
+        }
+        for i in kept(Some(cols), a.cols) {
+            // SAFETY: i < a.cols, and the a.rows elements of column i of `a` and of `y`
+            // (the caller).
+            unsafe {
+                let xi = g.alpha * *x.ptr.add(i * x.row_stride);
+                let (mut pa, mut py) = (a.ptr.add(i * a.col_stride), y.ptr);
+                for _ in 0..a.rows {
+                    *py += *pa * xi;
+                    pa = pa.wrapping_add(a.row_stride);
+                    py = py.wrapping_add(y.row_stride);
+                }
+            }
+        }
+        return;
+    }
+    for j in kept(g.row_mask, a.rows) {
+        // SAFETY: j < a.rows and i < a.cols: elements of `a`, `x` and `y` (the caller).
+        unsafe {
+            let row = a.ptr.add(j * a.row_stride);
+            let mut sum = T::ZERO;
+            match g.col_mask {
+                None => {
+                    let (mut pa, mut px) = (row, x.ptr);
+                    for _ in 0..a.cols {
+                        sum += *pa * *px;
+                        pa = pa.wrapping_add(a.col_stride);
+                        px = px.wrapping_add(x.row_stride);
+                    }
+                }
+                Some(_) => {
+                    for i in kept(g.col_mask, a.cols) {
+                        sum += *row.add(i * a.col_stride) * *x.ptr.add(i * x.row_stride);
+                    }
+                }
+            }
+            let yj = y.ptr.add(j * y.row_stride);
+            *yj = g.alpha * sum + beta_times(g.beta, *yj);
         }
     }
 }
