@@ -118,6 +118,19 @@ unsafe fn walk<V: Lanes, U: Units, F: Visit<V>>(n: usize, units: U, visit: &mut 
         let word = unsafe { units.word(whole_words) } & valid_bits(rest);
         let in_chunks = rest / V::LANES * V::LANES;
         let chunked = word & valid_bits(in_chunks);
+        if word == valid_bits(rest) {
+            // All kept (always, without a mask): plain chunks, no lane masks. Short
+            // lines (a 10-unit output layer) live in this path.
+            for c in 0..in_chunks / V::LANES {
+                // SAFETY: whole chunks that end at or before `n`.
+                unsafe { visit.chunk(base + c * V::LANES, c % 4) };
+            }
+            for i in base + in_chunks..n {
+                // SAFETY: i < n.
+                unsafe { visit.single(i) };
+            }
+            return;
+        }
         if chunked != 0 {
             // SAFETY: whole chunks that end at or before `n`.
             unsafe { mixed::<V, F>(chunked, base, in_chunks / V::LANES, visit) };
