@@ -61,6 +61,8 @@ macro_rules! simd_tables {
 mod aarch64;
 mod generic;
 mod lanes;
+#[cfg(feature = "alloc")]
+pub(crate) mod mm;
 mod scalar;
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 mod x86_64;

@@ -1,0 +1,627 @@
+//! The shared-mask batch path (`alloc`): gather the kept units into a caller's workspace,
+//! one matrixmultiply `sgemm`/`dgemm` on the compact operands, scatter the compact result.
+//!
+//! [`gemm`] computes `C = alpha · A · B + beta · C` on the kept rows and columns of `C`,
+//! summing over the kept inner units, like the portable masked `arch::gemm`. A mask that
+//! keeps every unit counts as no mask, and with no mask left the GEMM runs directly on the
+//! caller's matrices. Otherwise:
+//!
+//! - `B` (inner x cols) is gathered once into the workspace if the inner or the column
+//!   dimension is masked;
+//! - the rows of `C` are walked in blocks of about [`BLOCK`] kept rows (whole mask words);
+//!   per block, the kept rows of `A` are gathered if the row or the inner dimension is
+//!   masked, and the GEMM writes a compact block of `C` that is then scattered into the
+//!   kept entries of `C` (if the row or the column dimension is masked). A block's
+//!   gathered `A` and compact `C` are still in cache when the GEMM packs and the scatter
+//!   reads them.
+//!
+//! Gathers keep the source's contiguous dimension contiguous (a column-major source gives
+//! a column-major compact copy), and the compact block of `C` has the layout of `C`, so
+//! every gather and scatter streams along memory. Along a masked contiguous dimension
+//! they walk the mask word by word, bit by bit.
+//!
+//! matrixmultiply allocates its own packing buffer in each call; bitdrop allocates
+//! nothing.
+
+use crate::error::{check_mask_len, check_shape};
+use crate::mat::RawMat;
+use crate::{Element, Error, Mask, MatMut, MatRef};
+
+/// Rows of `C` per block, in kept rows: a block holds whole mask words, the first ones
+/// whose kept units reach `BLOCK`, so it has fewer than `BLOCK + 64` rows.
+const BLOCK: usize = 128;
+
+/// The most rows a block of an `rows`-row `C` can have.
+const fn block_rows(rows: usize) -> usize {
+    let max = BLOCK + 63;
+    if rows < max { rows } else { max }
+}
+
+/// Workspace elements [`gemm`] needs for `C (rows x cols) = A (rows x inner) · B (inner x
+/// cols)`, whatever the masks: the gathered `B`, one block of gathered `A` and one
+/// compact block of `C`. Saturates instead of overflowing (no slice is that long).
+pub(crate) const fn workspace_len(rows: usize, inner: usize, cols: usize) -> usize {
+    let r = block_rows(rows);
+    inner
+        .saturating_mul(cols)
+        .saturating_add(r.saturating_mul(inner))
+        .saturating_add(r.saturating_mul(cols))
+}
+
+/// matrixmultiply's `sgemm` / `dgemm`: `C ← alpha A B + beta C` on raw parts with element
+/// strides `(row, col)` for each of `A` (m x k), `B` (k x n) and `C` (m x n).
+pub(crate) type RawGemm<T> = unsafe fn(
+    usize,
+    usize,
+    usize,
+    T,
+    *const T,
+    isize,
+    isize,
+    *const T,
+    isize,
+    isize,
+    T,
+    *mut T,
+    isize,
+    isize,
+);
+
+/// The matrixmultiply entry point for `f32`.
+pub(crate) const SGEMM: RawGemm<f32> = matrixmultiply::sgemm;
+/// The matrixmultiply entry point for `f64`.
+pub(crate) const DGEMM: RawGemm<f64> = matrixmultiply::dgemm;
+
+/// A selection of the units `0..len` of one dimension: all of them (`words = None`) or
+/// the set bits of `words` (bit `t` of word `w` is unit `64 w + t`; bits past `len` clear).
+#[derive(Clone, Copy)]
+struct Sel<'m> {
+    words: Option<&'m [u64]>,
+    len: usize,
+    count: usize,
+}
+
+impl<'m> Sel<'m> {
+    /// A dimension of `len` units under `mask` (checked to cover `len`); an all-kept mask
+    /// is no mask.
+    fn new(mask: Option<Mask<'m>>, len: usize) -> Self {
+        match mask {
+            Some(m) if !m.all_kept() => Sel {
+                words: Some(m.words()),
+                len,
+                count: m.count_kept(),
+            },
+            _ => Sel {
+                words: None,
+                len,
+                count: len,
+            },
+        }
+    }
+
+    fn masked(&self) -> bool {
+        self.words.is_some()
+    }
+}
+
+/// A checked dimension's stride as matrixmultiply takes it. A stride only matters for a
+/// dimension longer than one, and then it is below the view's extent, which fits in
+/// `isize` (a slice holds at most `isize::MAX` bytes); a dimension of one gets stride 1.
+fn stride(len: usize, stride: usize) -> isize {
+    if len <= 1 {
+        1
+    } else {
+        isize::try_from(stride).unwrap_or(isize::MAX)
+    }
+}
+
+/// Calls the GEMM on raw views: `c = alpha a b + beta c`.
+///
+/// # Safety
+///
+/// `a` is `m x k`, `b` is `k x n`, `c` is `m x n`, all three non-empty; every element of
+/// each lies inside its allocation; `c`'s elements are distinct and disjoint from `a` and
+/// `b`.
+unsafe fn call<T: Element>(
+    alpha: T,
+    a: RawMat<*const T>,
+    b: RawMat<*const T>,
+    beta: T,
+    c: RawMat<*mut T>,
+) {
+    debug_assert!(a.rows == c.rows && a.cols == b.rows && b.cols == c.cols);
+    debug_assert!(c.rows > 0 && c.cols > 0 && a.cols > 0);
+    let (m, k, n) = (c.rows, a.cols, c.cols);
+    // SAFETY: the caller's contract is matrixmultiply's: the pointers address `m x k`,
+    // `k x n` and `m x n` elements with these strides, inside their allocations, and `c`
+    // does not alias itself or the inputs. The strides are exact (see `stride`).
+    unsafe {
+        (T::mm_gemm())(
+            m,
+            k,
+            n,
+            alpha,
+            a.ptr,
+            stride(m, a.row_stride),
+            stride(k, a.col_stride),
+            b.ptr,
+            stride(k, b.row_stride),
+            stride(n, b.col_stride),
+            beta,
+            c.ptr,
+            stride(m, c.row_stride),
+            stride(n, c.col_stride),
+        )
+    }
+}
+
+/// `C[j,k] = alpha · Σ_p A[j,p] · B[p,k] + beta · C[j,k]` over kept inner units `p`, for
+/// kept rows `j` and kept columns `k` of `C`; dropped entries of `c` are not written,
+/// dropped inner columns of `a` and rows of `b` (and rows of `a` and columns of `b` in a
+/// dropped row or column of `C`) never read. `beta = 0` overwrites without reading.
+///
+/// # Errors
+///
+/// If the shapes disagree, a mask has the wrong length, or `workspace` is shorter than
+/// [`workspace_len`]. Nothing is written then.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm<T: Element>(
+    mut c: MatMut<'_, T>,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    row_mask: Option<Mask<'_>>,
+    inner_mask: Option<Mask<'_>>,
+    col_mask: Option<Mask<'_>>,
+    workspace: &mut [T],
+) -> Result<(), Error> {
+    let (rows, inner) = a.shape();
+    let cols = c.cols();
+    check_shape("b", (inner, cols), b.shape())?;
+    check_shape("c", (rows, cols), c.shape())?;
+    if let Some(m) = row_mask {
+        check_mask_len("row_mask", rows, m.len())?;
+    }
+    if let Some(m) = inner_mask {
+        check_mask_len("inner_mask", inner, m.len())?;
+    }
+    if let Some(m) = col_mask {
+        check_mask_len("col_mask", cols, m.len())?;
+    }
+    let expected = workspace_len(rows, inner, cols);
+    if workspace.len() < expected {
+        return Err(Error::Workspace {
+            expected,
+            found: workspace.len(),
+        });
+    }
+    let g = Masked {
+        c: c.raw_mut(),
+        alpha,
+        a: a.raw(),
+        b: b.raw(),
+        beta,
+        rows: Sel::new(row_mask, rows),
+        inner: Sel::new(inner_mask, inner),
+        cols: Sel::new(col_mask, cols),
+        ws: workspace.as_mut_ptr(),
+    };
+    // SAFETY: the views' constructors put every element inside its slice and made `c`'s
+    // elements distinct; `c` and `workspace` are borrowed mutably while `a` and `b` are
+    // shared borrows, so all are disjoint; shapes and mask lengths were checked above (a
+    // `Mask` has words_for(len) words with clear tails, its count is its set bits), and
+    // the workspace holds `workspace_len(rows, inner, cols)` elements.
+    unsafe { g.run() };
+    Ok(())
+}
+
+/// A checked masked product on raw parts (see [`gemm`]).
+struct Masked<'m, T> {
+    c: RawMat<*mut T>,
+    alpha: T,
+    a: RawMat<*const T>,
+    b: RawMat<*const T>,
+    beta: T,
+    rows: Sel<'m>,
+    inner: Sel<'m>,
+    cols: Sel<'m>,
+    ws: *mut T,
+}
+
+impl<T: Element> Masked<'_, T> {
+    /// # Safety
+    ///
+    /// `c` is `rows.len x cols.len`, `a` is `rows.len x inner.len`, `b` is
+    /// `inner.len x cols.len`, each inside its allocation, `c` of distinct elements and
+    /// disjoint from the others; the selections' words cover their lengths with clear
+    /// tails and `count` set bits; `ws` is valid for `workspace_len` writes and disjoint
+    /// from all.
+    unsafe fn run(&self) {
+        let (rows, inner, cols) = (self.rows, self.inner, self.cols);
+        if rows.count == 0 || cols.count == 0 {
+            return;
+        }
+        if inner.count == 0 {
+            // No terms: C = beta C on the kept entries; beta = 1 writes nothing (a sum of
+            // nothing added would not leave the entries bitwise untouched).
+            if self.beta != T::ONE {
+                // SAFETY: the caller's contract.
+                unsafe { self.scale_kept() };
+            }
+            return;
+        }
+        if !rows.masked() && !inner.masked() && !cols.masked() {
+            // Every unit kept: the GEMM on the caller's matrices.
+            // SAFETY: the caller's contract, all three views non-empty.
+            unsafe { call(self.alpha, self.a, self.b, self.beta, self.c) };
+            return;
+        }
+        let mut ws = self.ws;
+        // SAFETY (whole block): the workspace is split into the gathered B (at most
+        // inner x cols), then one block of A (at most block_rows(rows) x inner) and one
+        // block of C (at most block_rows(rows) x cols): workspace_len in all. Every view
+        // formed below lies inside its matrix by the caller's contract.
+        unsafe {
+            let b = if inner.masked() || cols.masked() {
+                let g = gather(self.b, inner, cols, ws);
+                ws = ws.add(inner.count * cols.count);
+                g
+            } else {
+                self.b
+            };
+            let gather_a = rows.masked() || inner.masked();
+            let compact_c = rows.masked() || cols.masked();
+            let a_ws = ws;
+            let c_ws = ws.add(block_rows(rows.len) * inner.count);
+            let mut start = 0; // first row of the block
+            while start < rows.len {
+                let (end, block) = next_block(rows, start);
+                let a = self.a.rows_from(start, end - start);
+                let c = self.c.rows_from(start, end - start);
+                if block.count > 0 {
+                    let a = if gather_a {
+                        gather(a, block, inner, a_ws)
+                    } else {
+                        a
+                    };
+                    if compact_c {
+                        let packed = compact_like(c, block.count, cols.count, c_ws);
+                        call(self.alpha, a, b, T::ZERO, packed);
+                        scatter(packed.as_const(), c, block, cols, self.beta);
+                    } else {
+                        call(self.alpha, a, b, self.beta, c);
+                    }
+                }
+                start = end;
+            }
+        }
+    }
+
+    /// `C[j,k] = beta · C[j,k]` on the kept entries (`beta = 0`: exactly 0, unread).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Masked::run`].
+    unsafe fn scale_kept(&self) {
+        let c = self.c;
+        for j in kept(self.rows) {
+            for k in kept(self.cols) {
+                // SAFETY: j < c.rows, k < c.cols.
+                unsafe {
+                    let p = c.ptr.add(j * c.row_stride + k * c.col_stride);
+                    *p = if self.beta == T::ZERO {
+                        T::ZERO
+                    } else {
+                        self.beta * *p
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// The block of rows from `start`: whole words of `rows`' mask until the block keeps at
+/// least [`BLOCK`] rows (or `BLOCK` rows without a mask), cut at `rows.len`. Returns the
+/// end row and the block's selection (its words start at `start`, a multiple of 64).
+fn next_block(rows: Sel<'_>, start: usize) -> (usize, Sel<'_>) {
+    match rows.words {
+        None => {
+            let end = rows.len.min(start + BLOCK);
+            let len = end - start;
+            (
+                end,
+                Sel {
+                    words: None,
+                    len,
+                    count: len,
+                },
+            )
+        }
+        Some(words) => {
+            let first = start / 64;
+            let mut last = first;
+            let mut count = 0;
+            while count < BLOCK && last < words.len() {
+                count += words[last].count_ones() as usize;
+                last += 1;
+            }
+            let end = rows.len.min(64 * last);
+            (
+                end,
+                Sel {
+                    words: Some(&words[first..last]),
+                    len: end - start,
+                    count,
+                },
+            )
+        }
+    }
+}
+
+/// The kept units of a selection, in increasing order.
+fn kept(sel: Sel<'_>) -> impl Iterator<Item = usize> + '_ {
+    let all = sel.words.is_none().then_some(0..sel.len);
+    let some = sel.words.map(|words| {
+        words.iter().enumerate().flat_map(|(w, &word)| {
+            let mut bits = word;
+            core::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let t = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    64 * w + t
+                })
+            })
+        })
+    });
+    all.into_iter().flatten().chain(some.into_iter().flatten())
+}
+
+impl<T> RawMat<*const T> {
+    /// Rows `start .. start + len` (wrapping: an empty block is never dereferenced).
+    fn rows_from(self, start: usize, len: usize) -> Self {
+        RawMat {
+            ptr: self.ptr.wrapping_add(start * self.row_stride),
+            rows: len,
+            ..self
+        }
+    }
+}
+
+impl<T> RawMat<*mut T> {
+    /// Rows `start .. start + len` (wrapping, as for the read-only view).
+    fn rows_from(self, start: usize, len: usize) -> Self {
+        RawMat {
+            ptr: self.ptr.wrapping_add(start * self.row_stride),
+            rows: len,
+            ..self
+        }
+    }
+
+    fn as_const(self) -> RawMat<*const T> {
+        RawMat {
+            ptr: self.ptr.cast_const(),
+            rows: self.rows,
+            cols: self.cols,
+            row_stride: self.row_stride,
+            col_stride: self.col_stride,
+        }
+    }
+}
+
+/// Whether a view's rows (rather than its columns) are its contiguous direction.
+fn rows_contiguous<P>(m: &RawMat<P>) -> bool {
+    m.col_stride == 1 || (m.row_stride != 1 && m.col_stride <= m.row_stride)
+}
+
+/// A compact `rows x cols` matrix at `ws` in the layout of `like` (row-major if `like`'s
+/// rows are contiguous, else column-major).
+fn compact_like<T>(like: RawMat<*mut T>, rows: usize, cols: usize, ws: *mut T) -> RawMat<*mut T> {
+    let (row_stride, col_stride) = if rows_contiguous(&like) {
+        (cols, 1)
+    } else {
+        (1, rows)
+    };
+    RawMat {
+        ptr: ws,
+        rows,
+        cols,
+        row_stride,
+        col_stride,
+    }
+}
+
+/// Copies the kept rows x kept columns of `src` into `dst` as a compact matrix with the
+/// source's contiguous direction, and returns it.
+///
+/// # Safety
+///
+/// `src` is `rows.len x cols.len` inside its allocation; `dst` is valid for
+/// `rows.count * cols.count` writes and disjoint from `src`; selections as for
+/// [`Masked::run`].
+unsafe fn gather<T: Copy>(
+    src: RawMat<*const T>,
+    rows: Sel<'_>,
+    cols: Sel<'_>,
+    dst: *mut T,
+) -> RawMat<*const T> {
+    if !rows_contiguous(&src) {
+        // SAFETY: the same on the transposes.
+        return unsafe { gather(src.t(), cols, rows, dst).t() };
+    }
+    let mut out = dst;
+    for j in kept(rows) {
+        // SAFETY: row j of `src` has cols.len elements at col_stride apart; `out` has
+        // room for cols.count more.
+        unsafe {
+            compress(src.ptr.add(j * src.row_stride), src.col_stride, cols, out);
+            out = out.add(cols.count);
+        }
+    }
+    RawMat {
+        ptr: dst.cast_const(),
+        rows: rows.count,
+        cols: cols.count,
+        row_stride: cols.count,
+        col_stride: 1,
+    }
+}
+
+/// `dst[k] = src[i_k · stride]` for the `k`-th kept unit `i_k` of `sel`.
+///
+/// # Safety
+///
+/// `src` valid for reads at `i · stride`, `i < sel.len`; `dst` for `sel.count` writes.
+#[inline(always)]
+unsafe fn compress<T: Copy>(src: *const T, stride: usize, sel: Sel<'_>, dst: *mut T) {
+    // SAFETY: every index is a unit below sel.len, every output index below sel.count.
+    unsafe {
+        match sel.words {
+            None if stride == 1 => core::ptr::copy_nonoverlapping(src, dst, sel.len),
+            None => {
+                for i in 0..sel.len {
+                    *dst.add(i) = *src.add(i * stride);
+                }
+            }
+            Some(words) => {
+                let mut k = 0;
+                for (w, &word) in words.iter().enumerate() {
+                    let base = src.add(64 * w * stride);
+                    if word == u64::MAX && stride == 1 {
+                        core::ptr::copy_nonoverlapping(base, dst.add(k), 64);
+                        k += 64;
+                        continue;
+                    }
+                    let mut bits = word;
+                    while bits != 0 {
+                        let t = bits.trailing_zeros() as usize;
+                        *dst.add(k) = *base.add(t * stride);
+                        k += 1;
+                        bits &= bits - 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `C[j,k] = P[j',k'] + beta · C[j,k]` for the kept rows `j` (the `j'`-th kept) and kept
+/// columns `k` (the `k'`-th) of `c`; `beta = 0` writes `P` without reading `C`.
+///
+/// # Safety
+///
+/// `p` is `rows.count x cols.count` inside its allocation; `c` is `rows.len x cols.len`
+/// of distinct elements inside its own, disjoint from `p`; selections as for
+/// [`Masked::run`].
+unsafe fn scatter<T: Element>(
+    p: RawMat<*const T>,
+    c: RawMat<*mut T>,
+    rows: Sel<'_>,
+    cols: Sel<'_>,
+    beta: T,
+) {
+    if !rows_contiguous(&c) {
+        // SAFETY: the same on the transposes.
+        return unsafe { scatter(p.t(), c.t(), cols, rows, beta) };
+    }
+    for (jp, j) in kept(rows).enumerate() {
+        // SAFETY: row jp of `p` has cols.count elements, row j of `c` cols.len.
+        unsafe {
+            let src = p.ptr.add(jp * p.row_stride);
+            let dst = c.ptr.add(j * c.row_stride);
+            if beta == T::ZERO {
+                expand::<T, Assign>(src, p.col_stride, dst, c.col_stride, cols, beta);
+            } else if beta == T::ONE {
+                expand::<T, Add>(src, p.col_stride, dst, c.col_stride, cols, beta);
+            } else {
+                expand::<T, Axpby>(src, p.col_stride, dst, c.col_stride, cols, beta);
+            }
+        }
+    }
+}
+
+/// How a computed value `v` lands on an output entry `d`.
+trait Land<T: Element> {
+    fn land(v: T, d: &mut T, beta: T);
+}
+
+struct Assign;
+struct Add;
+struct Axpby;
+
+impl<T: Element> Land<T> for Assign {
+    #[inline(always)]
+    fn land(v: T, d: &mut T, _: T) {
+        *d = v;
+    }
+}
+
+impl<T: Element> Land<T> for Add {
+    #[inline(always)]
+    fn land(v: T, d: &mut T, _: T) {
+        *d += v;
+    }
+}
+
+impl<T: Element> Land<T> for Axpby {
+    #[inline(always)]
+    fn land(v: T, d: &mut T, beta: T) {
+        *d = v + beta * *d;
+    }
+}
+
+/// `dst[i_k · dst_stride] ← src[k · src_stride]` for the `k`-th kept unit `i_k` of `sel`.
+///
+/// # Safety
+///
+/// `src` valid for reads at `k · src_stride`, `k < sel.count`; `dst` valid for reads and
+/// writes at `i · dst_stride`, `i < sel.len`, disjoint from `src`.
+#[inline(always)]
+unsafe fn expand<T: Element, L: Land<T>>(
+    src: *const T,
+    src_stride: usize,
+    dst: *mut T,
+    dst_stride: usize,
+    sel: Sel<'_>,
+    beta: T,
+) {
+    // SAFETY: every output index is a unit below sel.len, every input index below
+    // sel.count.
+    unsafe {
+        match sel.words {
+            None if src_stride == 1 && dst_stride == 1 => {
+                let src = core::slice::from_raw_parts(src, sel.len);
+                let dst = core::slice::from_raw_parts_mut(dst, sel.len);
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    L::land(v, d, beta);
+                }
+            }
+            None => {
+                for i in 0..sel.len {
+                    L::land(
+                        *src.add(i * src_stride),
+                        &mut *dst.add(i * dst_stride),
+                        beta,
+                    );
+                }
+            }
+            Some(words) => {
+                let mut k = 0;
+                for (w, &word) in words.iter().enumerate() {
+                    let base = dst.add(64 * w * dst_stride);
+                    let mut bits = word;
+                    while bits != 0 {
+                        let t = bits.trailing_zeros() as usize;
+                        L::land(
+                            *src.add(k * src_stride),
+                            &mut *base.add(t * dst_stride),
+                            beta,
+                        );
+                        k += 1;
+                        bits &= bits - 1;
+                    }
+                }
+            }
+        }
+    }
+}
