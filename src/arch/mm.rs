@@ -524,6 +524,31 @@ unsafe fn scatter<T: Element>(
         // SAFETY: the same on the transposes.
         return unsafe { scatter(p.t(), c.t(), cols, rows, beta) };
     }
+    if let Some(words) = cols.words
+        && p.col_stride == 1
+        && c.col_stride == 1
+    {
+        // Contiguous rows along a masked dimension: the level's vector kernel expands each
+        // row's compact values into its kept units.
+        let kernel = super::kernels::<T>().expand;
+        for (jp, j) in kept(rows).enumerate() {
+            let row = super::Expand {
+                // SAFETY: row jp of `p` and row j of `c` lie inside their views.
+                src: unsafe { p.ptr.add(jp * p.row_stride) },
+                // SAFETY: as above.
+                dst: unsafe { c.ptr.add(j * c.row_stride) },
+                len: cols.len,
+                words,
+                beta,
+            };
+            // SAFETY: row j of `c` is cols.len contiguous elements, row jp of `p` holds
+            // cols.count (the set bits of `words`) contiguous ones, disjoint from `c`; the
+            // selection's words cover cols.len with clear tails. The table's level was
+            // detected on this CPU.
+            unsafe { kernel(&row) };
+        }
+        return;
+    }
     for (jp, j) in kept(rows).enumerate() {
         // SAFETY: row jp of `p` has cols.count elements, row j of `c` cols.len.
         unsafe {
@@ -623,5 +648,87 @@ unsafe fn expand<T: Element, L: Land<T>>(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Timings of the pieces (gather, GEMM, scatter) on the benches' shapes, for tuning:
+    //! `cargo test --release --lib mm::tests::pieces -- --ignored --nocapture`.
+
+    use super::*;
+    use std::time::Instant;
+    use std::vec;
+    use std::vec::Vec;
+
+    fn words(n: usize, seed: u64) -> Vec<u64> {
+        let mut s = seed;
+        let mut w: Vec<u64> = (0..n.div_ceil(64))
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                s
+            })
+            .collect();
+        if n % 64 != 0 {
+            *w.last_mut().unwrap() &= (1 << (n % 64)) - 1;
+        }
+        w
+    }
+
+    fn median(mut f: impl FnMut()) -> f64 {
+        let mut t: Vec<f64> = (0..15)
+            .map(|_| {
+                let s = Instant::now();
+                f();
+                s.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        t.sort_by(f64::total_cmp);
+        t[7]
+    }
+
+    #[test]
+    #[ignore]
+    fn pieces() {
+        let n = 1024;
+        let m = 128;
+        let w = words(n, 0x9e37_79b9_7f4a_7c15);
+        let sel = Sel::new(Some(Mask::new(&w, n).unwrap()), n);
+        let k = sel.count;
+        let all = Sel::new(None, n);
+        let src = vec![1.0f32; n * n];
+        let mut dst = vec![0.0f32; n * n];
+        let mut compact = vec![1.0f32; n * k];
+        let full = |ptr: *const f32, col_major: bool| RawMat {
+            ptr,
+            rows: n,
+            cols: n,
+            row_stride: if col_major { 1 } else { n },
+            col_stride: if col_major { n } else { 1 },
+        };
+        for col_major in [true, false] {
+            let name = if col_major { "col-major" } else { "row-major" };
+            // Gather of W's kept columns (forward, dX), all rows.
+            let g = median(|| unsafe {
+                gather(full(src.as_ptr(), col_major), all, sel, compact.as_mut_ptr());
+            });
+            // Scatter of dW's kept columns, beta = 1.
+            let s = median(|| unsafe {
+                let f = full(dst.as_ptr(), col_major);
+                let c = RawMat {
+                    ptr: dst.as_mut_ptr(),
+                    rows: f.rows,
+                    cols: f.cols,
+                    row_stride: f.row_stride,
+                    col_stride: f.col_stride,
+                };
+                let p = compact_like(c, n, k, compact.as_mut_ptr()).as_const();
+                scatter(p, c, all, sel, 1.0);
+            });
+            std::println!("{name}: gather W[:, kept] {g:.3} ms, scatter-add dW[:, kept] {s:.3} ms");
+        }
+        let _ = m;
     }
 }

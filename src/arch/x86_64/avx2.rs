@@ -43,6 +43,57 @@ unsafe fn lane_mask_64(bits: u64) -> __m256i {
     }
 }
 
+/// For each 8-bit lane mask: byte `lane` is the index, among the set lanes, of the element
+/// that lane `lane` receives in an expand (0 for a clear lane).
+static EXPAND_32: [u64; 256] = expand_table(8, 1);
+/// The same for 4 `f64` lanes, as pairs of 32-bit indices (`2s`, `2s + 1`).
+static EXPAND_64: [u64; 16] = {
+    let wide = expand_table(4, 2);
+    let mut t = [0u64; 16];
+    let mut i = 0;
+    while i < 16 {
+        t[i] = wide[i];
+        i += 1;
+    }
+    t
+};
+
+/// The expand permutations of `lanes` lanes of `width` 32-bit halves each.
+const fn expand_table(lanes: usize, width: usize) -> [u64; 256] {
+    let mut t = [0u64; 256];
+    let mut bits = 0;
+    while bits < (1 << lanes) {
+        let mut k = 0;
+        let mut lane = 0;
+        let mut v = 0u64;
+        while lane < lanes {
+            if bits >> lane & 1 != 0 {
+                let mut h = 0;
+                while h < width {
+                    v |= ((width * k + h) as u64) << (8 * (width * lane + h));
+                    h += 1;
+                }
+                k += 1;
+            }
+            lane += 1;
+        }
+        t[bits] = v;
+        bits += 1;
+    }
+    t
+}
+
+/// The 32-bit lane indices of byte table entry `entry`, as a permutation vector.
+///
+/// # Safety
+///
+/// The CPU has AVX2.
+#[inline(always)]
+unsafe fn permutation(entry: u64) -> __m256i {
+    // SAFETY: AVX2 is present (the caller's contract).
+    unsafe { _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(entry as i64)) }
+}
+
 // SAFETY (for every method below): the trait's contract gives AVX2 and FMA on this CPU
 // and pointers valid for the stated elements; the intrinsics need nothing more.
 impl Lanes for F32x8 {
@@ -107,6 +158,25 @@ impl Lanes for F32x8 {
         // SAFETY: see the impl; `maskload` does not touch the memory of cleared lanes.
         unsafe { F32x8(_mm256_maskload_ps(p, lane_mask_32(bits))) }
     }
+    #[inline(always)]
+    unsafe fn expand_load(p: *const f32, bits: u64) -> Self {
+        let bits = bits & 0xff;
+        let count = bits.count_ones();
+        // SAFETY: see the impl; `maskload` reads only the first `count` elements, which
+        // the caller made readable, and the permutation moves element k to the k-th set
+        // lane; clear lanes are then zeroed.
+        unsafe { F32x8(_mm256_maskload_ps(p, lane_mask_32((1u64 << count) - 1))).expand(bits) }
+    }
+    #[inline(always)]
+    unsafe fn expand(self, bits: u64) -> Self {
+        let bits = bits & 0xff;
+        // SAFETY: see the impl. The permutation moves lane k to the k-th set lane; clear
+        // lanes are then zeroed.
+        unsafe {
+            let spread = _mm256_permutevar8x32_ps(self.0, permutation(EXPAND_32[bits as usize]));
+            F32x8(_mm256_and_ps(spread, _mm256_castsi256_ps(lane_mask_32(bits))))
+        }
+    }
 }
 
 impl Lanes for F64x4 {
@@ -169,6 +239,24 @@ impl Lanes for F64x4 {
     unsafe fn load_masked(p: *const f64, bits: u64) -> Self {
         // SAFETY: see the F32x8 impl; `maskload` does not touch cleared lanes' memory.
         unsafe { F64x4(_mm256_maskload_pd(p, lane_mask_64(bits))) }
+    }
+    #[inline(always)]
+    unsafe fn expand_load(p: *const f64, bits: u64) -> Self {
+        let bits = bits & 0xf;
+        let count = bits.count_ones();
+        // SAFETY: as for F32x8, on 64-bit lanes moved as pairs of 32-bit halves.
+        unsafe { F64x4(_mm256_maskload_pd(p, lane_mask_64((1u64 << count) - 1))).expand(bits) }
+    }
+    #[inline(always)]
+    unsafe fn expand(self, bits: u64) -> Self {
+        let bits = bits & 0xf;
+        // SAFETY: as for F32x8, on 64-bit lanes moved as pairs of 32-bit halves.
+        unsafe {
+            let idx = permutation(EXPAND_64[bits as usize]);
+            let spread = _mm256_permutevar8x32_ps(_mm256_castpd_ps(self.0), idx);
+            let spread = _mm256_castps_pd(spread);
+            F64x4(_mm256_and_pd(spread, _mm256_castsi256_pd(lane_mask_64(bits))))
+        }
     }
 }
 
