@@ -78,9 +78,31 @@ fn write_bias<T: Element>(b: &[T], out: Option<Mask<'_>>, z: &mut MatMut<'_, T>)
 }
 
 /// Writes exactly 0 into the rows of `dx` whose input unit is dropped.
+///
+/// Walks `dx` in memory order: column by column when its rows are the strided direction
+/// (a column-major batch), row by row otherwise.
 fn zero_dropped<T: Element>(mask: Mask<'_>, dx: &mut MatMut<'_, T>) {
-    for i in 0..dx.rows() {
-        if !mask.is_kept(i) {
+    let dropped = || {
+        mask.words().iter().enumerate().flat_map(move |(w, &word)| {
+            let mut bits = !word;
+            core::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let i = 64 * w + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    i
+                })
+            })
+            .take_while(move |&i| i < mask.len())
+        })
+    };
+    if dx.row_stride() < dx.col_stride() {
+        for k in 0..dx.cols() {
+            for i in dropped() {
+                *dx.at_mut(i, k) = T::ZERO;
+            }
+        }
+    } else {
+        for i in dropped() {
             for k in 0..dx.cols() {
                 *dx.at_mut(i, k) = T::ZERO;
             }

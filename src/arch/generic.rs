@@ -690,3 +690,43 @@ unsafe fn expand_with<V: Lanes, const MODE: u8>(e: &super::Expand<'_, V::Elem>) 
         }
     }
 }
+
+/// One row of a masked gather: `dst[k] = src[i]` for the `k`-th kept unit `i`, a chunk of
+/// `LANES` units at a time: the chunk is loaded whole, its kept lanes compressed to the
+/// low lanes and stored whole at `dst + k` while `room` allows (the lanes above are
+/// overwritten by the next chunk); near the end of `room` and in the row's tail, unit by
+/// unit.
+///
+/// # Safety
+///
+/// The `Compress`'s contract (see [`super::Compress`]) and the CPU features of `V`.
+#[cfg(feature = "alloc")]
+#[inline(always)]
+pub(crate) unsafe fn compress<V: Lanes>(g: &super::Compress<'_, V::Elem>) {
+    let mut k = 0;
+    // SAFETY: whole chunks are read only where `i + LANES <= len` and stored whole only
+    // where `k + LANES <= room`; `k` counts the kept units before `i`, below `room`.
+    unsafe {
+        for (w, &word) in g.words.iter().enumerate() {
+            let mut c = 0;
+            while c < 64 && word >> c != 0 {
+                let i = 64 * w + c;
+                let bits = (word >> c) & V::ALL;
+                if bits != 0 {
+                    if i + V::LANES <= g.len && k + V::LANES <= g.room {
+                        V::load(g.src.add(i)).compress(bits).store(g.dst.add(k));
+                    } else {
+                        let (mut b, mut kk) = (bits, k);
+                        while b != 0 {
+                            *g.dst.add(kk) = *g.src.add(i + b.trailing_zeros() as usize);
+                            kk += 1;
+                            b &= b - 1;
+                        }
+                    }
+                    k += bits.count_ones() as usize;
+                }
+                c += V::LANES;
+            }
+        }
+    }
+}

@@ -133,6 +133,30 @@ pub(crate) trait Lanes: Copy {
         }
     }
 
+    /// The lanes whose bit is set moved to the low lanes, in order (the lowest set lane
+    /// to lane 0); the lanes above them hold unspecified values. The inverse of `expand`.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has the feature.
+    #[inline(always)]
+    unsafe fn compress(self, bits: u64) -> Self {
+        let mut buf = [Self::Elem::ZERO; 64];
+        let mut out = [Self::Elem::ZERO; 64];
+        let mut k = 0;
+        // SAFETY: `buf` and `out` hold 64 >= LANES elements.
+        unsafe {
+            self.store(buf.as_mut_ptr());
+            for (lane, &v) in buf.iter().enumerate().take(Self::LANES) {
+                if bits >> lane & 1 != 0 {
+                    out[k] = v;
+                    k += 1;
+                }
+            }
+            Self::load(out.as_ptr())
+        }
+    }
+
     /// Stores the lanes whose bit is set; the other elements keep their bits (without
     /// masked stores they are read and written back unchanged).
     ///

@@ -59,6 +59,8 @@ macro_rules! scalar_table {
             gemm: generic::gemm::<Scalar<$t>>,
             #[cfg(feature = "alloc")]
             expand: generic::expand::<Scalar<$t>>,
+            #[cfg(feature = "alloc")]
+            compress: generic::compress::<Scalar<$t>>,
         };
     };
 }

@@ -58,6 +58,45 @@ static EXPAND_64: [u64; 16] = {
     t
 };
 
+/// For each 8-bit lane mask: byte `q` is the lane of the `q`-th set bit (a compress).
+static COMPRESS_32: [u64; 256] = compress_table(8, 1);
+/// The same for 4 `f64` lanes, as pairs of 32-bit indices.
+static COMPRESS_64: [u64; 16] = {
+    let wide = compress_table(4, 2);
+    let mut t = [0u64; 16];
+    let mut i = 0;
+    while i < 16 {
+        t[i] = wide[i];
+        i += 1;
+    }
+    t
+};
+
+/// The compress permutations of `lanes` lanes of `width` 32-bit halves each.
+const fn compress_table(lanes: usize, width: usize) -> [u64; 256] {
+    let mut t = [0u64; 256];
+    let mut bits = 0;
+    while bits < (1 << lanes) {
+        let mut q = 0;
+        let mut lane = 0;
+        let mut v = 0u64;
+        while lane < lanes {
+            if bits >> lane & 1 != 0 {
+                let mut h = 0;
+                while h < width {
+                    v |= ((width * lane + h) as u64) << (8 * (width * q + h));
+                    h += 1;
+                }
+                q += 1;
+            }
+            lane += 1;
+        }
+        t[bits] = v;
+        bits += 1;
+    }
+    t
+}
+
 /// The expand permutations of `lanes` lanes of `width` 32-bit halves each.
 const fn expand_table(lanes: usize, width: usize) -> [u64; 256] {
     let mut t = [0u64; 256];
@@ -177,6 +216,14 @@ impl Lanes for F32x8 {
             F32x8(_mm256_and_ps(spread, _mm256_castsi256_ps(lane_mask_32(bits))))
         }
     }
+    #[inline(always)]
+    unsafe fn compress(self, bits: u64) -> Self {
+        // SAFETY: see the impl.
+        unsafe {
+            let idx = permutation(COMPRESS_32[(bits & 0xff) as usize]);
+            F32x8(_mm256_permutevar8x32_ps(self.0, idx))
+        }
+    }
 }
 
 impl Lanes for F64x4 {
@@ -256,6 +303,17 @@ impl Lanes for F64x4 {
             let spread = _mm256_permutevar8x32_ps(_mm256_castpd_ps(self.0), idx);
             let spread = _mm256_castps_pd(spread);
             F64x4(_mm256_and_pd(spread, _mm256_castsi256_pd(lane_mask_64(bits))))
+        }
+    }
+    #[inline(always)]
+    unsafe fn compress(self, bits: u64) -> Self {
+        // SAFETY: see the impl; 64-bit lanes move as pairs of 32-bit halves.
+        unsafe {
+            let idx = permutation(COMPRESS_64[(bits & 0xf) as usize]);
+            F64x4(_mm256_castps_pd(_mm256_permutevar8x32_ps(
+                _mm256_castpd_ps(self.0),
+                idx,
+            )))
         }
     }
 }

@@ -81,6 +81,11 @@ impl Lanes for F32x16 {
         // SAFETY: see the impl.
         unsafe { F32x16(_mm512_maskz_expand_ps(bits as __mmask16, self.0)) }
     }
+    #[inline(always)]
+    unsafe fn compress(self, bits: u64) -> Self {
+        // SAFETY: see the impl.
+        unsafe { F32x16(_mm512_maskz_compress_ps(bits as __mmask16, self.0)) }
+    }
 }
 
 impl Lanes for F64x8 {
@@ -146,6 +151,11 @@ impl Lanes for F64x8 {
     unsafe fn expand(self, bits: u64) -> Self {
         // SAFETY: see the F32x16 impl.
         unsafe { F64x8(_mm512_maskz_expand_pd(bits as __mmask8, self.0)) }
+    }
+    #[inline(always)]
+    unsafe fn compress(self, bits: u64) -> Self {
+        // SAFETY: see the F32x16 impl.
+        unsafe { F64x8(_mm512_maskz_compress_pd(bits as __mmask8, self.0)) }
     }
 }
 
