@@ -91,7 +91,17 @@ fn sgemm(
     if rsc == 1 && csc != 1 {
         // The faster way round for matrixmultiply (as the batch path does): a
         // column-major C as the row-major Cᵀ = Bᵀ Aᵀ.
-        return sgemm((n, k, m), alpha, b, (csb, rsb), a, (csa, rsa), beta, c, (csc, rsc));
+        return sgemm(
+            (n, k, m),
+            alpha,
+            b,
+            (csb, rsb),
+            a,
+            (csa, rsa),
+            beta,
+            c,
+            (csc, rsc),
+        );
     }
     // SAFETY: the slices hold the m x k, k x n and m x n matrices these dense strides
     // describe (checked above), and `c` is a distinct, exclusively borrowed slice.
@@ -221,7 +231,17 @@ fn dw<M: Measurement>(c: &mut Criterion<M>, name: &str, m: usize, dw_col_major: 
     g.bench_function("matrixmultiply_dense", |b| {
         b.iter(|| {
             // dZ (N x m, col-major) · Xᵀ (m x N: X col-major transposed is row-major).
-            sgemm((N, m, N), 2.0, &dz, (1, N), &x, (N, 1), 1.0, &mut dw, dw_strides);
+            sgemm(
+                (N, m, N),
+                2.0,
+                &dz,
+                (1, N),
+                &x,
+                (N, 1),
+                1.0,
+                &mut dw,
+                dw_strides,
+            );
             black_box(&mut dw);
         })
     });
@@ -297,7 +317,17 @@ fn dx<M: Measurement>(c: &mut Criterion<M>) {
     g.bench_function("matrixmultiply_dense", |b| {
         b.iter(|| {
             // Wᵀ (W col-major: Wᵀ row-major) · dZ into dX, column-major.
-            sgemm((N, N, m), 2.0, &w, (N, 1), &dz, (1, N), 0.0, &mut dx, (1, N));
+            sgemm(
+                (N, N, m),
+                2.0,
+                &w,
+                (N, 1),
+                &dz,
+                (1, N),
+                0.0,
+                &mut dx,
+                (1, N),
+            );
             black_box(&mut dx);
         })
     });
@@ -398,7 +428,17 @@ fn step<M: Measurement>(c: &mut Criterion<M>) {
                 z[k * N..(k + 1) * N].copy_from_slice(&bias);
             }
             sgemm((N, N, m), 2.0, &w, (1, N), &x, (1, N), 1.0, &mut z, (1, N));
-            sgemm((N, N, m), 2.0, &w, (N, 1), &dz, (1, N), 0.0, &mut dx, (1, N));
+            sgemm(
+                (N, N, m),
+                2.0,
+                &w,
+                (N, 1),
+                &dz,
+                (1, N),
+                0.0,
+                &mut dx,
+                (1, N),
+            );
             sgemm((N, m, N), -lr, &dz, (1, N), &x, (N, 1), 1.0, &mut w, (1, N));
             black_box((&mut z, &mut dx, &mut w));
         })

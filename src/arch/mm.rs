@@ -758,7 +758,12 @@ mod tests {
             let name = if col_major { "col-major" } else { "row-major" };
             // Gather of W's kept columns (forward, dX), all rows.
             let g = median(|| unsafe {
-                gather(full(src.as_ptr(), col_major), all, sel, compact.as_mut_ptr());
+                gather(
+                    full(src.as_ptr(), col_major),
+                    all,
+                    sel,
+                    compact.as_mut_ptr(),
+                );
             });
             // Scatter of dW's kept columns, beta = 1.
             let s = median(|| unsafe {
@@ -790,17 +795,66 @@ mod tests {
                 let (b, rsb, csb) = (x.as_ptr(), n as isize, 1isize);
                 if transposed {
                     matrixmultiply::sgemm(
-                        n, m, n, 1.0, b, csb, rsb, a, csa, rsa, 1.0,
-                        dst.as_mut_ptr(), csc as isize, rsc as isize,
+                        n,
+                        m,
+                        n,
+                        1.0,
+                        b,
+                        csb,
+                        rsb,
+                        a,
+                        csa,
+                        rsa,
+                        1.0,
+                        dst.as_mut_ptr(),
+                        csc as isize,
+                        rsc as isize,
                     );
                 } else {
                     matrixmultiply::sgemm(
-                        n, m, n, 1.0, a, rsa, csa, b, rsb, csb, 1.0,
-                        dst.as_mut_ptr(), rsc as isize, csc as isize,
+                        n,
+                        m,
+                        n,
+                        1.0,
+                        a,
+                        rsa,
+                        csa,
+                        b,
+                        rsb,
+                        csb,
+                        1.0,
+                        dst.as_mut_ptr(),
+                        rsc as isize,
+                        csc as isize,
                     );
                 }
             });
             std::println!("dense sgemm, {name}: {t:.3} ms");
+        }
+        // The whole masked dW (col-major and row-major dW) against its parts.
+        let mask = Mask::new(&w, n).unwrap();
+        let mut ws = vec![0.0f32; workspace_len(n, m, n)];
+        for col_major in [true, false] {
+            let t = median(|| {
+                let (rs, cs) = if col_major { (1, n) } else { (n, 1) };
+                let c = MatMut::new(&mut dst, n, n, rs, cs).unwrap();
+                let a = MatRef::col_major(&dz, n, m).unwrap();
+                let b = MatRef::col_major(&x, n, m).unwrap().t();
+                gemm(c, 1.0, a, b, 1.0, None, None, Some(mask), &mut ws).unwrap();
+            });
+            let g = median(|| unsafe {
+                let xt = RawMat {
+                    ptr: x.as_ptr(),
+                    rows: m,
+                    cols: n,
+                    row_stride: n,
+                    col_stride: 1,
+                };
+                gather(xt, Sel::new(None, m), sel, ws.as_mut_ptr());
+            });
+            std::println!(
+                "masked dW (col-major {col_major}): {t:.3} ms, of which gather X {g:.3} ms"
+            );
         }
         // The compact dW GEMM (1024 x 128 x k), row-major C, in one call or in blocks.
         let xk = vec![0.25f32; m * k];
@@ -808,9 +862,20 @@ mod tests {
             let t = median(|| unsafe {
                 for b in 0..n / rows {
                     matrixmultiply::sgemm(
-                        rows, m, k, 1.0, dz.as_ptr().add(b * rows), 1, n as isize,
-                        xk.as_ptr(), k as isize, 1, 0.0,
-                        compact.as_mut_ptr().add(b * rows * k), k as isize, 1,
+                        rows,
+                        m,
+                        k,
+                        1.0,
+                        dz.as_ptr().add(b * rows),
+                        1,
+                        n as isize,
+                        xk.as_ptr(),
+                        k as isize,
+                        1,
+                        0.0,
+                        compact.as_mut_ptr().add(b * rows * k),
+                        k as isize,
+                        1,
                     );
                 }
             });

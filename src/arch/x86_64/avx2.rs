@@ -213,7 +213,10 @@ impl Lanes for F32x8 {
         // lanes are then zeroed.
         unsafe {
             let spread = _mm256_permutevar8x32_ps(self.0, permutation(EXPAND_32[bits as usize]));
-            F32x8(_mm256_and_ps(spread, _mm256_castsi256_ps(lane_mask_32(bits))))
+            F32x8(_mm256_and_ps(
+                spread,
+                _mm256_castsi256_ps(lane_mask_32(bits)),
+            ))
         }
     }
     #[inline(always)]
@@ -302,7 +305,10 @@ impl Lanes for F64x4 {
             let idx = permutation(EXPAND_64[bits as usize]);
             let spread = _mm256_permutevar8x32_ps(_mm256_castpd_ps(self.0), idx);
             let spread = _mm256_castps_pd(spread);
-            F64x4(_mm256_and_pd(spread, _mm256_castsi256_pd(lane_mask_64(bits))))
+            F64x4(_mm256_and_pd(
+                spread,
+                _mm256_castsi256_pd(lane_mask_64(bits)),
+            ))
         }
     }
     #[inline(always)]
