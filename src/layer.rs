@@ -822,6 +822,7 @@ fn batch_gemm<T: Element>(
 /// assert_eq!(z, [2.0, 6.0]);
 /// # Ok::<(), bitdrop::Error>(())
 /// ```
+#[allow(clippy::too_many_arguments)]
 pub fn forward_batch<T: Element>(
     w: MatRef<'_, T>,
     x: MatRef<'_, T>,
@@ -918,6 +919,7 @@ pub fn weight_grad_batch<T: Element>(
 /// assert_eq!(w, [-2.0, 0.0]);
 /// # Ok::<(), bitdrop::Error>(())
 /// ```
+#[allow(clippy::too_many_arguments)]
 pub fn sgd_step_batch<T: Element>(
     w: MatMut<'_, T>,
     dz: MatRef<'_, T>,

@@ -327,10 +327,11 @@ fn batch_workspace_errors() {
         );
         return;
     }
-    let err = Err(Error::Workspace {
+    let error = Error::Workspace {
         expected: need,
         found: need - 1,
-    });
+    };
+    let err = Err(error);
     for mask in [f.mask(), all] {
         let r = layer::forward_batch(
             f.w(),
@@ -362,7 +363,7 @@ fn batch_workspace_errors() {
     untouched(&out);
     untouched(ws);
     assert_eq!(
-        err.unwrap_err().to_string(),
+        error.to_string(),
         format!(
             "workspace must hold at least {need} elements, got {}",
             need - 1

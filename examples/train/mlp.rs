@@ -283,6 +283,7 @@ pub fn forward(
 }
 
 /// `dx = (Wᵀ dz) ⊙ r / keep`, exactly 0 for dropped inputs.
+#[allow(clippy::too_many_arguments)]
 pub fn input_grad(
     w: &[f32],
     (n_out, n_in): (usize, usize),

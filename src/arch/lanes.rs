@@ -102,6 +102,7 @@ pub(crate) trait Lanes: Copy {
     ///
     /// The CPU has the feature; `p` is valid for `bits.count_ones()` reads (only the low
     /// `LANES` bits count).
+    #[cfg(feature = "alloc")]
     #[inline(always)]
     unsafe fn expand_load(p: *const Self::Elem, bits: u64) -> Self {
         let mut buf = [Self::Elem::ZERO; 64];
@@ -123,6 +124,7 @@ pub(crate) trait Lanes: Copy {
     /// # Safety
     ///
     /// The CPU has the feature.
+    #[cfg(feature = "alloc")]
     #[inline(always)]
     unsafe fn expand(self, bits: u64) -> Self {
         let mut buf = [Self::Elem::ZERO; 64];
@@ -139,6 +141,7 @@ pub(crate) trait Lanes: Copy {
     /// # Safety
     ///
     /// The CPU has the feature.
+    #[cfg(feature = "alloc")]
     #[inline(always)]
     unsafe fn compress(self, bits: u64) -> Self {
         let mut buf = [Self::Elem::ZERO; 64];

@@ -265,10 +265,10 @@ impl<T: Element> Masked<'_, T> {
             return;
         }
         let mut ws = self.ws;
-        // SAFETY (whole block): the workspace is split into the gathered B (at most
-        // inner x cols), then one block of A (at most block_rows(rows) x inner) and one
-        // block of C (at most block_rows(rows) x cols): workspace_len in all. Every view
-        // formed below lies inside its matrix by the caller's contract.
+        // SAFETY: the workspace is split into the gathered B (at most inner x cols), then
+        // one block of A (at most block_rows(rows) x inner) and one block of C (at most
+        // block_rows(rows) x cols): workspace_len in all. Every view formed below lies
+        // inside its matrix by the caller's contract.
         unsafe {
             let b = if inner.masked() || cols.masked() {
                 let g = gather(self.b, inner, cols, ws);
@@ -706,7 +706,7 @@ mod tests {
                 s
             })
             .collect();
-        if n % 64 != 0 {
+        if !n.is_multiple_of(64) {
             *w.last_mut().unwrap() &= (1 << (n % 64)) - 1;
         }
         w
@@ -757,6 +757,8 @@ mod tests {
         for col_major in [true, false] {
             let name = if col_major { "col-major" } else { "row-major" };
             // Gather of W's kept columns (forward, dX), all rows.
+            // SAFETY: the buffers hold the n x n, n x m and compact matrices these raw views
+            // and strides describe; outputs are distinct from inputs.
             let g = median(|| unsafe {
                 gather(
                     full(src.as_ptr(), col_major),
@@ -766,6 +768,8 @@ mod tests {
                 );
             });
             // Scatter of dW's kept columns, beta = 1.
+            // SAFETY: the buffers hold the n x n, n x m and compact matrices these raw views
+            // and strides describe; outputs are distinct from inputs.
             let s = median(|| unsafe {
                 let f = full(dst.as_ptr(), col_major);
                 let c = RawMat {
@@ -790,6 +794,8 @@ mod tests {
             ("row-major C", n, 1, false),
             ("row-major C, transposed call", n, 1, true),
         ] {
+            // SAFETY: the buffers hold the n x n, n x m and compact matrices these raw views
+            // and strides describe; outputs are distinct from inputs.
             let t = median(|| unsafe {
                 let (a, rsa, csa) = (dz.as_ptr(), 1isize, n as isize);
                 let (b, rsb, csb) = (x.as_ptr(), n as isize, 1isize);
@@ -842,6 +848,8 @@ mod tests {
                 let b = MatRef::col_major(&x, n, m).unwrap().t();
                 gemm(c, 1.0, a, b, 1.0, None, None, Some(mask), &mut ws).unwrap();
             });
+            // SAFETY: the buffers hold the n x n, n x m and compact matrices these raw views
+            // and strides describe; outputs are distinct from inputs.
             let g = median(|| unsafe {
                 let xt = RawMat {
                     ptr: x.as_ptr(),
@@ -859,6 +867,8 @@ mod tests {
         // The compact dW GEMM (1024 x 128 x k), row-major C, in one call or in blocks.
         let xk = vec![0.25f32; m * k];
         for rows in [1024, 512, 256, 128, 64] {
+            // SAFETY: the buffers hold the n x n, n x m and compact matrices these raw views
+            // and strides describe; outputs are distinct from inputs.
             let t = median(|| unsafe {
                 for b in 0..n / rows {
                     matrixmultiply::sgemm(

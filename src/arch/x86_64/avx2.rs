@@ -43,9 +43,11 @@ unsafe fn lane_mask_64(bits: u64) -> __m256i {
     }
 }
 
+#[cfg(feature = "alloc")]
 /// For each 8-bit lane mask: byte `lane` is the index, among the set lanes, of the element
 /// that lane `lane` receives in an expand (0 for a clear lane).
 static EXPAND_32: [u64; 256] = expand_table(8, 1);
+#[cfg(feature = "alloc")]
 /// The same for 4 `f64` lanes, as pairs of 32-bit indices (`2s`, `2s + 1`).
 static EXPAND_64: [u64; 16] = {
     let wide = expand_table(4, 2);
@@ -58,8 +60,10 @@ static EXPAND_64: [u64; 16] = {
     t
 };
 
+#[cfg(feature = "alloc")]
 /// For each 8-bit lane mask: byte `q` is the lane of the `q`-th set bit (a compress).
 static COMPRESS_32: [u64; 256] = compress_table(8, 1);
+#[cfg(feature = "alloc")]
 /// The same for 4 `f64` lanes, as pairs of 32-bit indices.
 static COMPRESS_64: [u64; 16] = {
     let wide = compress_table(4, 2);
@@ -72,6 +76,7 @@ static COMPRESS_64: [u64; 16] = {
     t
 };
 
+#[cfg(feature = "alloc")]
 /// The compress permutations of `lanes` lanes of `width` 32-bit halves each.
 const fn compress_table(lanes: usize, width: usize) -> [u64; 256] {
     let mut t = [0u64; 256];
@@ -97,6 +102,7 @@ const fn compress_table(lanes: usize, width: usize) -> [u64; 256] {
     t
 }
 
+#[cfg(feature = "alloc")]
 /// The expand permutations of `lanes` lanes of `width` 32-bit halves each.
 const fn expand_table(lanes: usize, width: usize) -> [u64; 256] {
     let mut t = [0u64; 256];
@@ -122,6 +128,7 @@ const fn expand_table(lanes: usize, width: usize) -> [u64; 256] {
     t
 }
 
+#[cfg(feature = "alloc")]
 /// The 32-bit lane indices of byte table entry `entry`, as a permutation vector.
 ///
 /// # Safety
@@ -197,6 +204,7 @@ impl Lanes for F32x8 {
         // SAFETY: see the impl; `maskload` does not touch the memory of cleared lanes.
         unsafe { F32x8(_mm256_maskload_ps(p, lane_mask_32(bits))) }
     }
+    #[cfg(feature = "alloc")]
     #[inline(always)]
     unsafe fn expand_load(p: *const f32, bits: u64) -> Self {
         let bits = bits & 0xff;
@@ -206,6 +214,7 @@ impl Lanes for F32x8 {
         // lane; clear lanes are then zeroed.
         unsafe { F32x8(_mm256_maskload_ps(p, lane_mask_32((1u64 << count) - 1))).expand(bits) }
     }
+    #[cfg(feature = "alloc")]
     #[inline(always)]
     unsafe fn expand(self, bits: u64) -> Self {
         let bits = bits & 0xff;
@@ -219,6 +228,7 @@ impl Lanes for F32x8 {
             ))
         }
     }
+    #[cfg(feature = "alloc")]
     #[inline(always)]
     unsafe fn compress(self, bits: u64) -> Self {
         // SAFETY: see the impl.
@@ -290,6 +300,7 @@ impl Lanes for F64x4 {
         // SAFETY: see the F32x8 impl; `maskload` does not touch cleared lanes' memory.
         unsafe { F64x4(_mm256_maskload_pd(p, lane_mask_64(bits))) }
     }
+    #[cfg(feature = "alloc")]
     #[inline(always)]
     unsafe fn expand_load(p: *const f64, bits: u64) -> Self {
         let bits = bits & 0xf;
@@ -297,6 +308,7 @@ impl Lanes for F64x4 {
         // SAFETY: as for F32x8, on 64-bit lanes moved as pairs of 32-bit halves.
         unsafe { F64x4(_mm256_maskload_pd(p, lane_mask_64((1u64 << count) - 1))).expand(bits) }
     }
+    #[cfg(feature = "alloc")]
     #[inline(always)]
     unsafe fn expand(self, bits: u64) -> Self {
         let bits = bits & 0xf;
@@ -311,6 +323,7 @@ impl Lanes for F64x4 {
             ))
         }
     }
+    #[cfg(feature = "alloc")]
     #[inline(always)]
     unsafe fn compress(self, bits: u64) -> Self {
         // SAFETY: see the impl; 64-bit lanes move as pairs of 32-bit halves.

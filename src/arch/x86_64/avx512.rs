@@ -70,17 +70,20 @@ impl Lanes for F32x16 {
         // SAFETY: see the impl; dropped lanes' memory is not written.
         unsafe { _mm512_mask_storeu_ps(p, bits as __mmask16, self.0) }
     }
+    #[cfg(feature = "alloc")]
     #[inline(always)]
     unsafe fn expand_load(p: *const f32, bits: u64) -> Self {
         // SAFETY: see the impl; `expandloadu` reads exactly as many consecutive elements
         // as the mask has set bits.
         unsafe { F32x16(_mm512_maskz_expandloadu_ps(bits as __mmask16, p)) }
     }
+    #[cfg(feature = "alloc")]
     #[inline(always)]
     unsafe fn expand(self, bits: u64) -> Self {
         // SAFETY: see the impl.
         unsafe { F32x16(_mm512_maskz_expand_ps(bits as __mmask16, self.0)) }
     }
+    #[cfg(feature = "alloc")]
     #[inline(always)]
     unsafe fn compress(self, bits: u64) -> Self {
         // SAFETY: see the impl.
@@ -142,16 +145,19 @@ impl Lanes for F64x8 {
         // SAFETY: see the F32x16 impl; dropped lanes are not written.
         unsafe { _mm512_mask_storeu_pd(p, bits as __mmask8, self.0) }
     }
+    #[cfg(feature = "alloc")]
     #[inline(always)]
     unsafe fn expand_load(p: *const f64, bits: u64) -> Self {
         // SAFETY: see the F32x16 impl.
         unsafe { F64x8(_mm512_maskz_expandloadu_pd(bits as __mmask8, p)) }
     }
+    #[cfg(feature = "alloc")]
     #[inline(always)]
     unsafe fn expand(self, bits: u64) -> Self {
         // SAFETY: see the F32x16 impl.
         unsafe { F64x8(_mm512_maskz_expand_pd(bits as __mmask8, self.0)) }
     }
+    #[cfg(feature = "alloc")]
     #[inline(always)]
     unsafe fn compress(self, bits: u64) -> Self {
         // SAFETY: see the F32x16 impl.
