@@ -125,17 +125,19 @@ fn sgemm(
     }
 }
 
-/// The rows of the GEMMs the batch path runs: blocks of at least 128 kept rows, whole
-/// mask words (as `src/arch/mm.rs` cuts them), given as kept-row counts.
-fn blocks(words: Option<&[u64]>, n: usize) -> Vec<usize> {
+/// The rows of the GEMMs the batch path runs (as `src/arch/mm.rs` cuts them): blocks of
+/// whole mask words holding at least `max(512 KiB / (4 · per_row), 64)` kept rows, where
+/// `per_row` is the width of a block's gathered `A` plus compact `C`; as kept-row counts.
+fn blocks(words: Option<&[u64]>, n: usize, per_row: usize) -> Vec<usize> {
+    let target = (512 * 1024 / (4 * per_row)).max(64);
     match words {
-        None => (0..n).step_by(128).map(|s| 128.min(n - s)).collect(),
+        None => (0..n).step_by(target).map(|s| target.min(n - s)).collect(),
         Some(words) => {
             let mut out = vec![];
             let mut count = 0;
             for w in words {
                 count += w.count_ones() as usize;
-                if count >= 128 {
+                if count >= target {
                     out.push(count);
                     count = 0;
                 }
@@ -254,8 +256,8 @@ fn dw<M: Measurement>(c: &mut Criterion<M>, name: &str, m: usize, dw_col_major: 
             xk[p * k.len() + q] = x[p * N + i];
         }
     }
-    let mut cblock = vec![0.0f32; 191 * k.len()];
-    let rows = blocks(None, N);
+    let rows = blocks(None, N, k.len());
+    let mut cblock = vec![0.0f32; (rows[0] + 63) * k.len()];
     let c_strides = |r: usize| {
         if dw_col_major { (1, r) } else { (k.len(), 1) }
     };
@@ -338,8 +340,8 @@ fn dx<M: Measurement>(c: &mut Criterion<M>) {
     for (q, &i) in k.iter().enumerate() {
         wk[q * N..(q + 1) * N].copy_from_slice(&w[i * N..(i + 1) * N]);
     }
-    let mut cblock = vec![0.0f32; 191 * m];
-    let rows = blocks(Some(&half), N);
+    let rows = blocks(Some(&half), N, N + m);
+    let mut cblock = vec![0.0f32; rows.iter().max().unwrap() * m];
     g.bench_function("compact_gemm_keep0.5", |b| {
         b.iter(|| {
             let mut start = 0;

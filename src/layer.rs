@@ -44,8 +44,8 @@
 //!   dropout at all) the GEMM runs directly on your matrices and the workspace is not
 //!   touched. Otherwise the kept rows of `X` (and, for `dX` and the forward pass, the kept
 //!   columns of `W`; with `out_mask`, the kept rows of `W` and `dZ`) are gathered into the
-//!   workspace, one GEMM per block of about 128 kept output rows runs on the compact
-//!   operands with `alpha = 1 / keep` (`-lr / keep` for the SGD step), and the compact
+//!   workspace, one GEMM per block of kept output rows (sized so that a block's gathered
+//!   and compact rows take about 512 KiB, one L2 cache) runs on the compact operands with `alpha = 1 / keep` (`-lr / keep` for the SGD step), and the compact
 //!   result is scattered into the kept columns of `dW`, the kept rows of `dX` (dropped rows
 //!   are written as exactly 0) or the kept rows of `Z`. With both masks only the kept x
 //!   kept block is computed. The FLOPs scale with `keep` (`keep_in · keep_out` with both
@@ -498,7 +498,7 @@ fn check_batch(arg: &'static str, n: usize, m: usize, v: (usize, usize)) -> Resu
 /// - With the `alloc` feature (the matrixmultiply-backed path) it is room for the
 ///   gathered operand of one product (at most `n_in · m` or `n_out · m`) and for one
 ///   block of a few hundred rows of gathered weights and of compact output: for a
-///   `1024 x 1024` layer and `m = 128`, 351,104 elements (1.4 MB of `f32`).
+///   `1024 x 1024` layer and `m = 128`, 334,720 elements (1.3 MB of `f32`).
 /// - Without `alloc` the batch operations run on bitdrop's own masked kernels and need no
 ///   workspace: the length is 0 (an empty slice will do).
 ///
@@ -512,7 +512,7 @@ fn check_batch(arg: &'static str, n: usize, m: usize, v: (usize, usize)) -> Resu
 /// assert!(batch_workspace_len::<f32>(256, 256, 32) <= len); // smaller layers fit too
 /// # let _ = workspace;
 /// # #[cfg(feature = "alloc")]
-/// # assert_eq!(batch_workspace_len::<f32>(1024, 1024, 128), 351_104);
+/// # assert_eq!(batch_workspace_len::<f32>(1024, 1024, 128), 334_720);
 /// # #[cfg(not(feature = "alloc"))]
 /// # assert_eq!(len, 0);
 /// ```
@@ -521,9 +521,9 @@ pub const fn batch_workspace_len<T: Element>(n_out: usize, n_in: usize, m: usize
     {
         // The three products: forward (n_out x n_in) · (n_in x m), weight gradient
         // (n_out x m) · (m x n_in), input gradient (n_in x n_out) · (n_out x m).
-        let forward = arch::mm::workspace_len(n_out, n_in, m);
-        let weight = arch::mm::workspace_len(n_out, m, n_in);
-        let input = arch::mm::workspace_len(n_in, n_out, m);
+        let forward = arch::mm::workspace_len::<T>(n_out, n_in, m);
+        let weight = arch::mm::workspace_len::<T>(n_out, m, n_in);
+        let input = arch::mm::workspace_len::<T>(n_in, n_out, m);
         let max = if forward > weight { forward } else { weight };
         if max > input { max } else { input }
     }
