@@ -9,6 +9,9 @@ mod sealed {
     pub trait Sealed: Sized + 'static {
         /// The kernel table for this type on this CPU.
         fn kernels() -> &'static Kernels<Self>;
+        /// matrixmultiply's GEMM for this type.
+        #[cfg(feature = "alloc")]
+        fn mm_gemm() -> crate::arch::mm::RawGemm<Self>;
     }
 
     impl Sealed for f32 {
@@ -16,12 +19,22 @@ mod sealed {
         fn kernels() -> &'static Kernels<f32> {
             crate::arch::kernels_f32()
         }
+        #[cfg(feature = "alloc")]
+        #[inline]
+        fn mm_gemm() -> crate::arch::mm::RawGemm<f32> {
+            crate::arch::mm::SGEMM
+        }
     }
 
     impl Sealed for f64 {
         #[inline]
         fn kernels() -> &'static Kernels<f64> {
             crate::arch::kernels_f64()
+        }
+        #[cfg(feature = "alloc")]
+        #[inline]
+        fn mm_gemm() -> crate::arch::mm::RawGemm<f64> {
+            crate::arch::mm::DGEMM
         }
     }
 }

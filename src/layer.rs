@@ -32,6 +32,34 @@
 //!
 //! Every function checks all shapes, lengths and mask lengths first and returns
 //! [`Error`] without writing anything on a mismatch.
+//!
+//! # The batch path
+//!
+//! The shared-mask `_batch` operations take a trailing `workspace: &mut [T]` of at least
+//! [`batch_workspace_len`]`(n_out, n_in, m)` elements (one length for all four; with the
+//! `alloc` feature, [`BatchWorkspace`] owns one). What runs:
+//!
+//! - **`alloc` (and `std`)**: matrixmultiply's `sgemm`/`dgemm`. A mask that keeps every
+//!   unit counts as no mask; with no mask left (`keep = 1` and all-ones masks, or no
+//!   dropout at all) the GEMM runs directly on your matrices and the workspace is not
+//!   touched. Otherwise the kept rows of `X` (and, for `dX` and the forward pass, the kept
+//!   columns of `W`; with `out_mask`, the kept rows of `W` and `dZ`) are gathered into the
+//!   workspace, one GEMM per block of kept output rows (sized so that a block's gathered
+//!   and compact rows take about 512 KiB, one L2 cache) runs on the compact operands with `alpha = 1 / keep` (`-lr / keep` for the SGD step), and the compact
+//!   result is scattered into the kept columns of `dW`, the kept rows of `dX` (dropped rows
+//!   are written as exactly 0) or the kept rows of `Z`. With both masks only the kept x
+//!   kept block is computed. The FLOPs scale with `keep` (`keep_in · keep_out` with both
+//!   masks); the gather and scatter add one pass over the kept part of `W` or `dW`.
+//!   bitdrop allocates nothing; matrixmultiply allocates (and frees) its own packing
+//!   buffer in each GEMM call.
+//! - **without `alloc`** (microcontrollers): bitdrop's masked kernels (one masked
+//!   matrix-vector product per kept column of the output), which need no workspace:
+//!   [`batch_workspace_len`] is 0 there. Nothing allocates.
+//!
+//! Layouts: any strides work on both paths. On the matrixmultiply path, store `W` (and
+//! `dW`) column-major for the cheapest gather and scatter (a kept unit's column is one
+//! contiguous copy); row-major works at the cost of walking the mask bit by bit along
+//! each row.
 
 use crate::error::{check_len, check_mask_len, check_shape};
 use crate::mat::{column, column_mut};
@@ -50,9 +78,31 @@ fn write_bias<T: Element>(b: &[T], out: Option<Mask<'_>>, z: &mut MatMut<'_, T>)
 }
 
 /// Writes exactly 0 into the rows of `dx` whose input unit is dropped.
+///
+/// Walks `dx` in memory order: column by column when its rows are the strided direction
+/// (a column-major batch), row by row otherwise.
 fn zero_dropped<T: Element>(mask: Mask<'_>, dx: &mut MatMut<'_, T>) {
-    for i in 0..dx.rows() {
-        if !mask.is_kept(i) {
+    let dropped = || {
+        mask.words().iter().enumerate().flat_map(move |(w, &word)| {
+            let mut bits = !word;
+            core::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let i = 64 * w + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    i
+                })
+            })
+            .take_while(move |&i| i < mask.len())
+        })
+    };
+    if dx.row_stride() < dx.col_stride() {
+        for k in 0..dx.cols() {
+            for i in dropped() {
+                *dx.at_mut(i, k) = T::ZERO;
+            }
+        }
+    } else {
+        for i in dropped() {
             for k in 0..dx.cols() {
                 *dx.at_mut(i, k) = T::ZERO;
             }
@@ -435,6 +485,313 @@ fn check_batch(arg: &'static str, n: usize, m: usize, v: (usize, usize)) -> Resu
     check_shape(arg, (n, m), v)
 }
 
+/// Workspace elements the shared-mask batch operations ([`forward_batch`],
+/// [`weight_grad_batch`], [`sgd_step_batch`], [`input_grad_batch`]) need for a layer of
+/// `n_out` outputs and `n_in` inputs and a batch of `m` examples.
+///
+/// One length serves all four operations, and it grows with each argument: a workspace
+/// sized for the largest layer and batch serves every smaller one. It depends only on
+/// the shapes and the build, never on the masks, so a call that is accepted once is
+/// accepted with any mask. The length is that of this build and version; size buffers
+/// with this function, not with a formula.
+///
+/// - With the `alloc` feature (the matrixmultiply-backed path) it is room for the
+///   gathered operand of one product (at most `n_in · m` or `n_out · m`) and for one
+///   block of a few hundred rows of gathered weights and of compact output: for a
+///   `1024 x 1024` layer and `m = 128`, 334,720 elements (1.3 MB of `f32`).
+/// - Without `alloc` the batch operations run on bitdrop's own masked kernels and need no
+///   workspace: the length is 0 (an empty slice will do).
+///
+/// `const`, so it can size a static buffer. It saturates rather than overflowing.
+///
+/// ```
+/// use bitdrop::layer::batch_workspace_len;
+///
+/// let len = batch_workspace_len::<f32>(256, 784, 64);
+/// let workspace = vec![0.0f32; len]; // once, before the training loop
+/// assert!(batch_workspace_len::<f32>(256, 256, 32) <= len); // smaller layers fit too
+/// # let _ = workspace;
+/// # #[cfg(feature = "alloc")]
+/// # assert_eq!(batch_workspace_len::<f32>(1024, 1024, 128), 334_720);
+/// # #[cfg(not(feature = "alloc"))]
+/// # assert_eq!(len, 0);
+/// ```
+pub const fn batch_workspace_len<T: Element>(n_out: usize, n_in: usize, m: usize) -> usize {
+    #[cfg(feature = "alloc")]
+    {
+        // The three products: forward (n_out x n_in) · (n_in x m), weight gradient
+        // (n_out x m) · (m x n_in), input gradient (n_in x n_out) · (n_out x m).
+        let forward = arch::mm::workspace_len::<T>(n_out, n_in, m);
+        let weight = arch::mm::workspace_len::<T>(n_out, m, n_in);
+        let input = arch::mm::workspace_len::<T>(n_in, n_out, m);
+        let max = if forward > weight { forward } else { weight };
+        if max > input { max } else { input }
+    }
+    #[cfg(not(feature = "alloc"))]
+    {
+        let _ = (n_out, n_in, m);
+        0
+    }
+}
+
+/// A workspace for the shared-mask batch operations that owns its buffer (`alloc`), with
+/// the four operations as methods.
+///
+/// Make one before the training loop for the largest layer and batch size, then call its
+/// methods (or pass [`as_mut_slice`](Self::as_mut_slice) to the free functions); no call
+/// allocates in bitdrop (matrixmultiply's packing buffer aside, see
+/// [the batch path](self#the-batch-path)).
+///
+/// ```
+/// use bitdrop::{KeepProb, Mask, MatMut, MatRef, layer::BatchWorkspace};
+///
+/// let (n_out, n_in, m) = (2, 3, 4);
+/// let mut ws = BatchWorkspace::<f32>::new(n_out, n_in, m);
+/// let w = [1.0f32; 6];
+/// let x = [1.0f32; 12];
+/// let mask = Mask::new(&[0b101], 3)?; // input 1 dropped
+/// let keep = KeepProb::new(0.5)?;
+/// let mut z = [0.0f32; 8];
+/// ws.forward(MatRef::col_major(&w, n_out, n_in)?, MatRef::col_major(&x, n_in, m)?,
+///     mask, keep, None, None, MatMut::col_major(&mut z, n_out, m)?)?;
+/// assert_eq!(z, [4.0; 8]); // (1 + 1) / 0.5
+/// # Ok::<(), bitdrop::Error>(())
+/// ```
+#[cfg(feature = "alloc")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchWorkspace<T> {
+    buf: alloc::vec::Vec<T>,
+}
+
+#[cfg(feature = "alloc")]
+impl<T: Element> BatchWorkspace<T> {
+    /// A workspace for layers of up to `n_out` outputs and `n_in` inputs and batches of
+    /// up to `m` examples: [`batch_workspace_len`]`(n_out, n_in, m)` elements.
+    ///
+    /// ```
+    /// let ws = bitdrop::layer::BatchWorkspace::<f64>::new(10, 20, 8);
+    /// assert_eq!(ws.len(), bitdrop::layer::batch_workspace_len::<f64>(10, 20, 8));
+    /// ```
+    pub fn new(n_out: usize, n_in: usize, m: usize) -> Self {
+        BatchWorkspace {
+            buf: alloc::vec![T::ZERO; batch_workspace_len::<T>(n_out, n_in, m)],
+        }
+    }
+
+    /// Number of elements.
+    ///
+    /// ```
+    /// assert!(bitdrop::layer::BatchWorkspace::<f32>::new(64, 64, 16).len() > 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether the workspace has no elements (only for empty shapes).
+    ///
+    /// ```
+    /// assert!(bitdrop::layer::BatchWorkspace::<f32>::new(0, 0, 0).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// The buffer, for the free functions.
+    ///
+    /// ```
+    /// use bitdrop::{KeepProb, Mask, MatMut, MatRef, layer};
+    ///
+    /// let mut ws = layer::BatchWorkspace::<f32>::new(1, 2, 2);
+    /// let dz = MatRef::row_major(&[1.0f32, 1.0], 1, 2)?;
+    /// let x = MatRef::row_major(&[1.0f32, 2.0, 3.0, 4.0], 2, 2)?;
+    /// let mut dw = [0.0f32; 2];
+    /// layer::weight_grad_batch(dz, x, Mask::new(&[0b11], 2)?, KeepProb::ONE, None,
+    ///     MatMut::row_major(&mut dw, 1, 2)?, ws.as_mut_slice())?;
+    /// assert_eq!(dw, [3.0, 7.0]);
+    /// # Ok::<(), bitdrop::Error>(())
+    /// ```
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        &mut self.buf
+    }
+
+    /// [`forward_batch`] with this workspace.
+    ///
+    /// # Errors
+    ///
+    /// As [`forward_batch`]; [`Error::Workspace`] if the layer or batch is larger than
+    /// the one this workspace was made for.
+    ///
+    /// ```
+    /// use bitdrop::{KeepProb, Mask, MatMut, MatRef, layer::BatchWorkspace};
+    ///
+    /// let mut ws = BatchWorkspace::<f64>::new(1, 2, 2);
+    /// let w = MatRef::row_major(&[1.0f64, 1.0], 1, 2)?;
+    /// let x = MatRef::col_major(&[1.0f64, 2.0, 3.0, 4.0], 2, 2)?;
+    /// let mut z = [0.0f64; 2];
+    /// ws.forward(w, x, Mask::new(&[0b11], 2)?, KeepProb::ONE, None, Some(&[0.5]),
+    ///     MatMut::row_major(&mut z, 1, 2)?)?;
+    /// assert_eq!(z, [3.5, 7.5]);
+    /// let mut big = [0.0f64; 3];
+    /// let x3 = MatRef::col_major(&[1.0f64; 6], 2, 3)?; // a batch of 3: too large
+    /// assert!(ws.forward(w, x3, Mask::new(&[0b11], 2)?, KeepProb::ONE, None, None,
+    ///     MatMut::row_major(&mut big, 1, 3)?).is_err());
+    /// # Ok::<(), bitdrop::Error>(())
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(
+        &mut self,
+        w: MatRef<'_, T>,
+        x: MatRef<'_, T>,
+        mask: Mask<'_>,
+        keep: KeepProb,
+        out_mask: Option<Mask<'_>>,
+        bias: Option<&[T]>,
+        z: MatMut<'_, T>,
+    ) -> Result<(), Error> {
+        forward_batch(w, x, mask, keep, out_mask, bias, z, &mut self.buf)
+    }
+
+    /// [`weight_grad_batch`] with this workspace.
+    ///
+    /// # Errors
+    ///
+    /// As [`weight_grad_batch`]; [`Error::Workspace`] if the layer or batch is larger
+    /// than the one this workspace was made for.
+    ///
+    /// ```
+    /// use bitdrop::{KeepProb, Mask, MatMut, MatRef, layer::BatchWorkspace};
+    ///
+    /// let mut ws = BatchWorkspace::<f32>::new(1, 2, 2);
+    /// let dz = MatRef::row_major(&[1.0f32, 1.0], 1, 2)?;
+    /// let x = MatRef::row_major(&[1.0f32, 2.0, f32::NAN, f32::NAN], 2, 2)?;
+    /// let mut dw = [0.0f32, -3.0];
+    /// ws.weight_grad(dz, x, Mask::new(&[0b01], 2)?, KeepProb::new(0.5)?, None,
+    ///     MatMut::row_major(&mut dw, 1, 2)?)?;
+    /// assert_eq!(dw, [6.0, -3.0]); // column 1 untouched
+    /// # Ok::<(), bitdrop::Error>(())
+    /// ```
+    pub fn weight_grad(
+        &mut self,
+        dz: MatRef<'_, T>,
+        x: MatRef<'_, T>,
+        mask: Mask<'_>,
+        keep: KeepProb,
+        out_mask: Option<Mask<'_>>,
+        dw: MatMut<'_, T>,
+    ) -> Result<(), Error> {
+        weight_grad_batch(dz, x, mask, keep, out_mask, dw, &mut self.buf)
+    }
+
+    /// [`sgd_step_batch`] with this workspace.
+    ///
+    /// # Errors
+    ///
+    /// As [`sgd_step_batch`]; [`Error::Workspace`] if the layer or batch is larger than
+    /// the one this workspace was made for.
+    ///
+    /// ```
+    /// use bitdrop::{KeepProb, Mask, MatMut, MatRef, layer::BatchWorkspace};
+    ///
+    /// let mut ws = BatchWorkspace::<f32>::new(1, 2, 2);
+    /// let dz = MatRef::row_major(&[1.0f32, 1.0], 1, 2)?;
+    /// let x = MatRef::row_major(&[1.0f32, 3.0, 5.0, 5.0], 2, 2)?;
+    /// let mut w = [0.0f32; 2];
+    /// ws.sgd_step(MatMut::row_major(&mut w, 1, 2)?, dz, x, Mask::new(&[0b01], 2)?,
+    ///     KeepProb::ONE, None, 0.5)?;
+    /// assert_eq!(w, [-2.0, 0.0]);
+    /// # Ok::<(), bitdrop::Error>(())
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    pub fn sgd_step(
+        &mut self,
+        w: MatMut<'_, T>,
+        dz: MatRef<'_, T>,
+        x: MatRef<'_, T>,
+        mask: Mask<'_>,
+        keep: KeepProb,
+        out_mask: Option<Mask<'_>>,
+        lr: T,
+    ) -> Result<(), Error> {
+        sgd_step_batch(w, dz, x, mask, keep, out_mask, lr, &mut self.buf)
+    }
+
+    /// [`input_grad_batch`] with this workspace.
+    ///
+    /// # Errors
+    ///
+    /// As [`input_grad_batch`]; [`Error::Workspace`] if the layer or batch is larger than
+    /// the one this workspace was made for.
+    ///
+    /// ```
+    /// use bitdrop::{KeepProb, Mask, MatMut, MatRef, layer::BatchWorkspace};
+    ///
+    /// let mut ws = BatchWorkspace::<f64>::new(1, 2, 2);
+    /// let w = MatRef::row_major(&[1.0f64, 2.0], 1, 2)?;
+    /// let dz = MatRef::row_major(&[1.0f64, 10.0], 1, 2)?;
+    /// let mut dx = [f64::NAN; 4];
+    /// ws.input_grad(w, dz, Mask::new(&[0b10], 2)?, KeepProb::ONE, None,
+    ///     MatMut::row_major(&mut dx, 2, 2)?)?;
+    /// assert_eq!(dx, [0.0, 0.0, 2.0, 20.0]);
+    /// # Ok::<(), bitdrop::Error>(())
+    /// ```
+    pub fn input_grad(
+        &mut self,
+        w: MatRef<'_, T>,
+        dz: MatRef<'_, T>,
+        mask: Mask<'_>,
+        keep: KeepProb,
+        out_mask: Option<Mask<'_>>,
+        dx: MatMut<'_, T>,
+    ) -> Result<(), Error> {
+        input_grad_batch(w, dz, mask, keep, out_mask, dx, &mut self.buf)
+    }
+}
+
+/// Checks a batch operation's workspace against [`batch_workspace_len`].
+fn check_workspace<T: Element>(
+    n_out: usize,
+    n_in: usize,
+    m: usize,
+    workspace: &[T],
+) -> Result<(), Error> {
+    let expected = batch_workspace_len::<T>(n_out, n_in, m);
+    if workspace.len() < expected {
+        Err(Error::Workspace {
+            expected,
+            found: workspace.len(),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// The masked product of the shared-mask batch operations: gather, matrixmultiply,
+/// scatter with `alloc`; bitdrop's masked kernels without.
+#[allow(clippy::too_many_arguments)]
+fn batch_gemm<T: Element>(
+    c: MatMut<'_, T>,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    row_mask: Option<Mask<'_>>,
+    inner_mask: Option<Mask<'_>>,
+    col_mask: Option<Mask<'_>>,
+    workspace: &mut [T],
+) -> Result<(), Error> {
+    #[cfg(feature = "alloc")]
+    {
+        arch::mm::gemm(
+            c, alpha, a, b, beta, row_mask, inner_mask, col_mask, workspace,
+        )
+    }
+    #[cfg(not(feature = "alloc"))]
+    {
+        let _ = workspace;
+        arch::gemm(c, alpha, a, b, beta, row_mask, inner_mask, col_mask)
+    }
+}
+
 /// Forward pass of a mini-batch with one mask shared by all examples:
 /// `Z = W · (r ⊙ X / keep) + bias` (the bias added to every column).
 ///
@@ -442,10 +799,15 @@ fn check_batch(arg: &'static str, n: usize, m: usize, v: (usize, usize)) -> Resu
 /// Dropped inputs skip column `i` of `w` and row `i` of `x` entirely; with `out_mask`,
 /// dropped outputs skip row `j` of `w` and leave row `j` of `z` untouched.
 ///
+/// `workspace` holds at least [`batch_workspace_len`]`(n_out, n_in, m)` elements; its
+/// contents on entry and exit mean nothing. See [the batch path](self#the-batch-path)
+/// for what runs when.
+///
 /// # Errors
 ///
 /// [`Error::Shape`] if `x` is not `n_in x m` or `z` not `n_out x m` (`m = x.cols()`);
-/// [`Error::Length`] for `bias`; [`Error::MaskLength`] for the masks.
+/// [`Error::Length`] for `bias`; [`Error::MaskLength`] for the masks;
+/// [`Error::Workspace`] if `workspace` is too short.
 ///
 /// ```
 /// use bitdrop::{KeepProb, Mask, MatMut, MatRef, layer};
@@ -454,11 +816,13 @@ fn check_batch(arg: &'static str, n: usize, m: usize, v: (usize, usize)) -> Resu
 /// let x = MatRef::col_major(&[1.0f32, f32::NAN, 3.0, f32::NAN], 2, 2)?; // 2 examples
 /// let mask = Mask::new(&[0b01], 2)?; // input 1 dropped for the whole batch
 /// let mut z = [0.0f32; 2];
+/// let mut ws = vec![0.0f32; layer::batch_workspace_len::<f32>(1, 2, 2)];
 /// layer::forward_batch(w, x, mask, KeepProb::new(0.5)?, None, None,
-///     MatMut::row_major(&mut z, 1, 2)?)?;
+///     MatMut::row_major(&mut z, 1, 2)?, &mut ws)?;
 /// assert_eq!(z, [2.0, 6.0]);
 /// # Ok::<(), bitdrop::Error>(())
 /// ```
+#[allow(clippy::too_many_arguments)]
 pub fn forward_batch<T: Element>(
     w: MatRef<'_, T>,
     x: MatRef<'_, T>,
@@ -467,6 +831,7 @@ pub fn forward_batch<T: Element>(
     out_mask: Option<Mask<'_>>,
     bias: Option<&[T]>,
     mut z: MatMut<'_, T>,
+    workspace: &mut [T],
 ) -> Result<(), Error> {
     let (n_out, n_in) = w.shape();
     let m = x.cols();
@@ -477,6 +842,7 @@ pub fn forward_batch<T: Element>(
     }
     check_mask_len("mask", n_in, mask.len())?;
     check_out_mask("out_mask", n_out, out_mask)?;
+    check_workspace::<T>(n_out, n_in, m, workspace)?;
     let beta = match bias {
         Some(b) => {
             for k in 0..m {
@@ -489,7 +855,7 @@ pub fn forward_batch<T: Element>(
         None => T::ZERO,
     };
     let scale = keep.scale_as();
-    arch::gemm(z, scale, w, x, beta, out_mask, Some(mask), None)
+    batch_gemm(z, scale, w, x, beta, out_mask, Some(mask), None, workspace)
 }
 
 /// Weight gradient of a mini-batch with a shared mask, accumulated:
@@ -497,11 +863,14 @@ pub fn forward_batch<T: Element>(
 /// of `dw` is not written for a dropped `i`, nor row `j` for a dropped output.
 ///
 /// `dz` is `n_out x m`, `x` is `n_in x m`. The work is `keep · n_out · n_in · m`.
+/// `workspace` as for [`forward_batch`].
 ///
 /// # Errors
 ///
 /// [`Error::Shape`] if `dz` is not `n_out x m` or `x` not `n_in x m`
-/// (`m = x.cols()`, `dw` is `n_out x n_in`); [`Error::MaskLength`] for the masks.
+/// (`m = x.cols()`, `dw` is `n_out x n_in`); [`Error::MaskLength`] for the masks;
+/// [`Error::Workspace`] if `workspace` is shorter than
+/// [`batch_workspace_len`]`(n_out, n_in, m)`.
 ///
 /// ```
 /// use bitdrop::{KeepProb, Mask, MatMut, MatRef, layer};
@@ -510,7 +879,9 @@ pub fn forward_batch<T: Element>(
 /// let x = MatRef::row_major(&[1.0f64, 2.0, f64::NAN, f64::NAN], 2, 2)?;
 /// let mask = Mask::new(&[0b01], 2)?;
 /// let mut dw = [0.0f64, -3.0];
-/// layer::weight_grad_batch(dz, x, mask, KeepProb::ONE, None, MatMut::row_major(&mut dw, 1, 2)?)?;
+/// let mut ws = vec![0.0f64; layer::batch_workspace_len::<f64>(1, 2, 2)];
+/// layer::weight_grad_batch(dz, x, mask, KeepProb::ONE, None,
+///     MatMut::row_major(&mut dw, 1, 2)?, &mut ws)?;
 /// assert_eq!(dw, [3.0, -3.0]);
 /// # Ok::<(), bitdrop::Error>(())
 /// ```
@@ -521,13 +892,16 @@ pub fn weight_grad_batch<T: Element>(
     keep: KeepProb,
     out_mask: Option<Mask<'_>>,
     dw: MatMut<'_, T>,
+    workspace: &mut [T],
 ) -> Result<(), Error> {
     let alpha = keep.scale_as();
-    weight_update_batch(dz, x, mask, out_mask, alpha, dw)
+    weight_update_batch(dz, x, mask, out_mask, alpha, dw, workspace)
 }
 
 /// Fused SGD step of a mini-batch with a shared mask: `W[:,i] -= lr · dZ · X[i,:]ᵀ /
 /// keep` for kept `i` (the sum over the batch: fold `1 / m` into `lr` to average).
+///
+/// `workspace` as for [`forward_batch`].
 ///
 /// # Errors
 ///
@@ -539,11 +913,13 @@ pub fn weight_grad_batch<T: Element>(
 /// let dz = MatRef::row_major(&[1.0f32, 1.0], 1, 2)?;
 /// let x = MatRef::row_major(&[1.0f32, 3.0, 5.0, 5.0], 2, 2)?;
 /// let mut w = [0.0f32; 2];
+/// let mut ws = vec![0.0f32; layer::batch_workspace_len::<f32>(1, 2, 2)];
 /// layer::sgd_step_batch(MatMut::row_major(&mut w, 1, 2)?, dz, x, Mask::new(&[0b01], 2)?,
-///     KeepProb::ONE, None, 0.5)?;
+///     KeepProb::ONE, None, 0.5, &mut ws)?;
 /// assert_eq!(w, [-2.0, 0.0]);
 /// # Ok::<(), bitdrop::Error>(())
 /// ```
+#[allow(clippy::too_many_arguments)]
 pub fn sgd_step_batch<T: Element>(
     w: MatMut<'_, T>,
     dz: MatRef<'_, T>,
@@ -552,9 +928,10 @@ pub fn sgd_step_batch<T: Element>(
     keep: KeepProb,
     out_mask: Option<Mask<'_>>,
     lr: T,
+    workspace: &mut [T],
 ) -> Result<(), Error> {
     let alpha = -(lr * keep.scale_as());
-    weight_update_batch(dz, x, mask, out_mask, alpha, w)
+    weight_update_batch(dz, x, mask, out_mask, alpha, w, workspace)
 }
 
 /// `A += alpha · dZ · (r ⊙ X)ᵀ` on kept rows and columns.
@@ -565,6 +942,7 @@ fn weight_update_batch<T: Element>(
     out: Option<Mask<'_>>,
     alpha: T,
     a: MatMut<'_, T>,
+    workspace: &mut [T],
 ) -> Result<(), Error> {
     let (n_out, n_in) = a.shape();
     let m = x.cols();
@@ -572,17 +950,22 @@ fn weight_update_batch<T: Element>(
     check_batch("dz", n_out, m, dz.shape())?;
     check_mask_len("mask", n_in, mask.len())?;
     check_out_mask("out_mask", n_out, out)?;
-    arch::gemm(a, alpha, dz, x.t(), T::ONE, out, None, Some(mask))
+    check_workspace::<T>(n_out, n_in, m, workspace)?;
+    let x = x.t();
+    batch_gemm(a, alpha, dz, x, T::ONE, out, None, Some(mask), workspace)
 }
 
 /// Input gradient of a mini-batch with a shared mask: `dX[i,:] = (Wᵀ dZ)[i,:] / keep`
 /// for kept `i`, exactly 0 in the rows of dropped units; column `i` of `w` is never
 /// read for a dropped `i`, nor row `j` of `w` and `dZ` for a dropped output.
 ///
+/// `workspace` as for [`forward_batch`].
+///
 /// # Errors
 ///
 /// [`Error::Shape`] if `dz` is not `n_out x m` or `dx` not `n_in x m`
-/// (`m = dz.cols()`); [`Error::MaskLength`] for the masks.
+/// (`m = dz.cols()`); [`Error::MaskLength`] for the masks; [`Error::Workspace`] if
+/// `workspace` is shorter than [`batch_workspace_len`]`(n_out, n_in, m)`.
 ///
 /// ```
 /// use bitdrop::{KeepProb, Mask, MatMut, MatRef, layer};
@@ -590,8 +973,9 @@ fn weight_update_batch<T: Element>(
 /// let w = MatRef::row_major(&[1.0f64, 2.0], 1, 2)?;
 /// let dz = MatRef::row_major(&[1.0f64, 10.0], 1, 2)?;
 /// let mut dx = [f64::NAN; 4];
+/// let mut ws = vec![0.0f64; layer::batch_workspace_len::<f64>(1, 2, 2)];
 /// layer::input_grad_batch(w, dz, Mask::new(&[0b10], 2)?, KeepProb::ONE, None,
-///     MatMut::row_major(&mut dx, 2, 2)?)?;
+///     MatMut::row_major(&mut dx, 2, 2)?, &mut ws)?;
 /// assert_eq!(dx, [0.0, 0.0, 2.0, 20.0]);
 /// # Ok::<(), bitdrop::Error>(())
 /// ```
@@ -602,6 +986,7 @@ pub fn input_grad_batch<T: Element>(
     keep: KeepProb,
     out_mask: Option<Mask<'_>>,
     mut dx: MatMut<'_, T>,
+    workspace: &mut [T],
 ) -> Result<(), Error> {
     let (n_out, n_in) = w.shape();
     let m = dz.cols();
@@ -609,8 +994,9 @@ pub fn input_grad_batch<T: Element>(
     check_batch("dx", n_in, m, dx.shape())?;
     check_mask_len("mask", n_in, mask.len())?;
     check_out_mask("out_mask", n_out, out_mask)?;
+    check_workspace::<T>(n_out, n_in, m, workspace)?;
     let scale = keep.scale_as();
-    arch::gemm(
+    batch_gemm(
         dx.reborrow_mut(),
         scale,
         w.t(),
@@ -619,6 +1005,7 @@ pub fn input_grad_batch<T: Element>(
         Some(mask),
         out_mask,
         None,
+        workspace,
     )?;
     zero_dropped(mask, &mut dx);
     Ok(())

@@ -51,9 +51,13 @@
 //!
 //! # Crate features
 //!
-//! - `std` (default): runtime CPU feature detection; implies `alloc`.
-//! - `alloc`: owned conveniences. The core (masks, sampler, kernels) needs neither and
-//!   builds for `thumbv6m-none-eabi`.
+//! - `std` (default): runtime CPU feature detection, for bitdrop's kernels and for
+//!   matrixmultiply's; implies `alloc`.
+//! - `alloc`: owned conveniences ([`layer::BatchWorkspace`]) and the matrixmultiply-backed
+//!   path of the shared-mask batch operations (see [the batch path](layer#the-batch-path);
+//!   matrixmultiply allocates a packing buffer in each GEMM call). The core (masks,
+//!   sampler, kernels, and the batch operations on bitdrop's own kernels) needs neither
+//!   and builds for `thumbv6m-none-eabi`.
 
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]

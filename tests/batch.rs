@@ -24,6 +24,26 @@ const SHAPES: &[(usize, usize, usize)] = if cfg!(miri) {
     ]
 };
 
+/// Shapes with a 1000-unit side, sampled sparsely (see `for_each_case`): the
+/// matrixmultiply path's blocks of rows, and a long masked dimension. Miri runs none.
+const LARGE_SHAPES: &[(usize, usize, usize)] = if cfg!(miri) {
+    &[]
+} else {
+    &[
+        (1000, 65, 7),
+        (7, 1000, 65),
+        (65, 7, 1000),
+        (1000, 1, 0),
+        (0, 1000, 7),
+    ]
+};
+const LARGE: usize = 1000;
+
+/// A workspace for a case, pre-filled with the sentinel.
+fn workspace<T: Float>(c: &Case<T>) -> Vec<T> {
+    vec![T::sentinel(); layer::batch_workspace_len::<T>(c.n_out, c.n_in, c.m)]
+}
+
 /// Masks for a batch: either one shared, or one per example.
 struct Masks {
     per_example: Vec<Bits>,
@@ -103,15 +123,24 @@ impl<T: Float> Case<T> {
 
 /// Every shape x layout of `W` x layout of the batch matrices x mask kind, shared or per
 /// example, output mask absent or of a cycling kind.
-fn for_each_case<T: Float>(seed: u64, shared: bool, mut f: impl FnMut(&Case<T>)) {
+fn for_each_case<T: Float>(
+    shapes: &[(usize, usize, usize)],
+    seed: u64,
+    shared: bool,
+    mut f: impl FnMut(&Case<T>),
+) {
     let mut rng = rng(seed);
     let mut n = 0u64;
-    for &(n_out, n_in, m) in SHAPES {
+    // The large shapes run one case in 7 (a stride prime to the 54 cases of a shape).
+    let large = |&(a, b, c): &(usize, usize, usize)| a.max(b).max(c) >= LARGE;
+    for &(n_out, n_in, m) in shapes {
         for w_layout in LAYOUTS {
             for batch_layout in LAYOUTS {
                 for (k, &kind) in MASK_KINDS.iter().enumerate() {
                     n += 1;
-                    if !sampled(n as usize, (n_out + m) * n_in) {
+                    if !sampled(n as usize, (n_out + m) * n_in)
+                        || (large(&(n_out, n_in, m)) && !n.is_multiple_of(7))
+                    {
                         continue;
                     }
                     // m = 0 masks still need a shared mask to exist.
@@ -183,8 +212,8 @@ fn for_each_case<T: Float>(seed: u64, shared: bool, mut f: impl FnMut(&Case<T>))
     }
 }
 
-fn forward_matches<T: Float>(seed: u64, shared: bool) {
-    for_each_case::<T>(seed, shared, |c| {
+fn forward_matches<T: Float>(shapes: &[(usize, usize, usize)], seed: u64, shared: bool) {
+    for_each_case::<T>(shapes, seed, shared, |c| {
         let mut rng = rng(seed + 7);
         let bias: Vec<T> = random_vec(c.n_out, &mut rng);
         let bias = (c.m % 2 == 1).then_some(&bias[..]);
@@ -218,6 +247,7 @@ fn forward_matches<T: Float>(seed: u64, shared: bool) {
                 out,
                 bias,
                 actual.view_mut(),
+                &mut workspace(c),
             )
         } else {
             let out = c.out.as_ref().map(|o| o.batch());
@@ -256,8 +286,13 @@ fn forward_matches<T: Float>(seed: u64, shared: bool) {
 }
 
 /// `dW += dZ Ãᵀ` (`lr = None`) or `W -= lr dZ Ãᵀ` (`lr = Some`).
-fn weight_update_matches<T: Float>(seed: u64, shared: bool, lr: Option<f64>) {
-    for_each_case::<T>(seed, shared, |c| {
+fn weight_update_matches<T: Float>(
+    shapes: &[(usize, usize, usize)],
+    seed: u64,
+    shared: bool,
+    lr: Option<f64>,
+) {
+    for_each_case::<T>(shapes, seed, shared, |c| {
         let mut rng = rng(seed + 11);
         let examples = |j: usize, i: usize| -> Vec<usize> {
             (0..c.m)
@@ -295,6 +330,7 @@ fn weight_update_matches<T: Float>(seed: u64, shared: bool, lr: Option<f64>) {
                         c.keep,
                         out,
                         actual.view_mut(),
+                        &mut workspace(c),
                     )
                 } else {
                     let out = c.out.as_ref().map(|o| o.batch());
@@ -332,6 +368,7 @@ fn weight_update_matches<T: Float>(seed: u64, shared: bool, lr: Option<f64>) {
                         c.keep,
                         out,
                         lr,
+                        &mut workspace(c),
                     )
                 } else {
                     let out = c.out.as_ref().map(|o| o.batch());
@@ -370,8 +407,8 @@ fn weight_update_matches<T: Float>(seed: u64, shared: bool, lr: Option<f64>) {
     });
 }
 
-fn input_grad_matches<T: Float>(seed: u64, shared: bool) {
-    for_each_case::<T>(seed, shared, |c| {
+fn input_grad_matches<T: Float>(shapes: &[(usize, usize, usize)], seed: u64, shared: bool) {
+    for_each_case::<T>(shapes, seed, shared, |c| {
         let before = Mat::new(c.n_in, c.m, c.batch_layout, T::sentinel());
         let (mut actual, mut expected) = (before.clone(), before.clone());
         reference::input_grad_batch(
@@ -392,6 +429,7 @@ fn input_grad_matches<T: Float>(seed: u64, shared: bool) {
                 c.keep,
                 out,
                 actual.view_mut(),
+                &mut workspace(c),
             )
         } else {
             let out = c.out.as_ref().map(|o| o.batch());
@@ -428,39 +466,147 @@ fn input_grad_matches<T: Float>(seed: u64, shared: bool) {
 #[test]
 fn forward_shared_and_per_example() {
     at_every_level(|| {
-        forward_matches::<f32>(100, true);
-        forward_matches::<f64>(101, true);
-        forward_matches::<f32>(102, false);
-        forward_matches::<f64>(103, false);
+        forward_matches::<f32>(SHAPES, 100, true);
+        forward_matches::<f64>(SHAPES, 101, true);
+        forward_matches::<f32>(SHAPES, 102, false);
+        forward_matches::<f64>(SHAPES, 103, false);
     });
 }
 
 #[test]
 fn weight_grad_shared_and_per_example() {
     at_every_level(|| {
-        weight_update_matches::<f32>(200, true, None);
-        weight_update_matches::<f64>(201, true, None);
-        weight_update_matches::<f32>(202, false, None);
-        weight_update_matches::<f64>(203, false, None);
+        weight_update_matches::<f32>(SHAPES, 200, true, None);
+        weight_update_matches::<f64>(SHAPES, 201, true, None);
+        weight_update_matches::<f32>(SHAPES, 202, false, None);
+        weight_update_matches::<f64>(SHAPES, 203, false, None);
     });
 }
 
 #[test]
 fn sgd_step_shared_and_per_example() {
     at_every_level(|| {
-        weight_update_matches::<f32>(300, true, Some(0.25));
-        weight_update_matches::<f64>(301, true, Some(0.25));
-        weight_update_matches::<f32>(302, false, Some(0.25));
-        weight_update_matches::<f64>(303, false, Some(0.25));
+        weight_update_matches::<f32>(SHAPES, 300, true, Some(0.25));
+        weight_update_matches::<f64>(SHAPES, 301, true, Some(0.25));
+        weight_update_matches::<f32>(SHAPES, 302, false, Some(0.25));
+        weight_update_matches::<f64>(SHAPES, 303, false, Some(0.25));
     });
 }
 
 #[test]
 fn input_grad_shared_and_per_example() {
     at_every_level(|| {
-        input_grad_matches::<f32>(400, true);
-        input_grad_matches::<f64>(401, true);
-        input_grad_matches::<f32>(402, false);
-        input_grad_matches::<f64>(403, false);
+        input_grad_matches::<f32>(SHAPES, 400, true);
+        input_grad_matches::<f64>(SHAPES, 401, true);
+        input_grad_matches::<f32>(SHAPES, 402, false);
+        input_grad_matches::<f64>(SHAPES, 403, false);
     });
+}
+
+#[test]
+fn shared_mask_large_shapes() {
+    // The matrixmultiply path does not depend on the level; bitdrop's kernels (the
+    // portable path without `alloc`, and `dX`'s zeroing) run at the default one.
+    forward_matches::<f32>(LARGE_SHAPES, 500, true);
+    weight_update_matches::<f32>(LARGE_SHAPES, 501, true, None);
+    weight_update_matches::<f64>(LARGE_SHAPES, 502, true, Some(0.25));
+    input_grad_matches::<f32>(LARGE_SHAPES, 503, true);
+}
+
+/// With every unit kept the GEMM runs on the caller's matrices: a sentinel-filled
+/// workspace comes back bitwise untouched. With one unit dropped the same calls gather
+/// into it (the check can fail). Without `alloc` the workspace is empty.
+#[test]
+fn all_kept_takes_the_direct_path() {
+    // Under miri (where matrixmultiply runs its portable kernel) one small layout.
+    let (n_out, n_in, m) = if cfg!(miri) { (9, 70, 2) } else { (65, 70, 9) };
+    let layouts: &[Layout] = if cfg!(miri) {
+        &[Layout::RowMajor]
+    } else {
+        &LAYOUTS
+    };
+    let mut rng = rng(600);
+    for &w_layout in layouts {
+        let mut w = Mat::<f32>::new(n_out, n_in, w_layout, f32::sentinel());
+        w.randomize(&mut rng);
+        let mut x = Mat::<f32>::new(n_in, m, Layout::ColMajor, f32::sentinel());
+        x.randomize(&mut rng);
+        let mut dz = Mat::<f32>::new(n_out, m, Layout::RowMajor, f32::sentinel());
+        dz.randomize(&mut rng);
+        let all_in = Bits::new(MaskKind::All, n_in, &mut rng);
+        let all_out = Bits::new(MaskKind::All, n_out, &mut rng);
+        let mut one_dropped = all_in.clone();
+        one_dropped.words[0] &= !(1 << 3);
+        let one_dropped = Bits::new_from_words(one_dropped.words, n_in);
+        let out_dropped = one_dropped_out(n_out);
+        let configs = [
+            (&all_in, None, true),
+            (&one_dropped, None, false),
+            (&all_in, Some(&all_out), true),
+            (&all_in, Some(&out_dropped), false),
+        ];
+        for &(mask, out, direct) in &configs[..if cfg!(miri) { 2 } else { 4 }] {
+            let len = layer::batch_workspace_len::<f32>(n_out, n_in, m);
+            let mut ws = vec![f32::sentinel(); len];
+            let untouched =
+                |ws: &[f32]| ws.iter().all(|v| v.to_bits() == f32::sentinel().to_bits());
+            let out = out.map(Bits::mask);
+            let mut z = Mat::<f32>::new(n_out, m, Layout::ColMajor, 0.0);
+            let mut dw = Mat::<f32>::new(n_out, n_in, w_layout, 0.0);
+            let mut dx = Mat::<f32>::new(n_in, m, Layout::RowMajor, 0.0);
+            let mut w2 = w.clone();
+            let keeps = [KeepProb::ONE, KeepProb::new(0.5).unwrap()];
+            for &keep in &keeps[..if cfg!(miri) { 1 } else { 2 }] {
+                let m_ = mask.mask();
+                layer::forward_batch(
+                    w.view(),
+                    x.view(),
+                    m_,
+                    keep,
+                    out,
+                    None,
+                    z.view_mut(),
+                    &mut ws,
+                )
+                .unwrap();
+                layer::weight_grad_batch(
+                    dz.view(),
+                    x.view(),
+                    m_,
+                    keep,
+                    out,
+                    dw.view_mut(),
+                    &mut ws,
+                )
+                .unwrap();
+                layer::input_grad_batch(w.view(), dz.view(), m_, keep, out, dx.view_mut(), &mut ws)
+                    .unwrap();
+                layer::sgd_step_batch(
+                    w2.view_mut(),
+                    dz.view(),
+                    x.view(),
+                    m_,
+                    keep,
+                    out,
+                    0.1,
+                    &mut ws,
+                )
+                .unwrap();
+                assert_eq!(
+                    untouched(&ws),
+                    direct || len == 0,
+                    "{w_layout:?} keep {keep:?}: workspace untouched = direct path"
+                );
+            }
+        }
+    }
+}
+
+fn one_dropped_out(n_out: usize) -> Bits {
+    let mut words = vec![u64::MAX; bitdrop::words_for(n_out)];
+    if !n_out.is_multiple_of(64) {
+        *words.last_mut().unwrap() = (1 << (n_out % 64)) - 1;
+    }
+    words[0] &= !1;
+    Bits::new_from_words(words, n_out)
 }

@@ -160,6 +160,7 @@ fn batch_errors() {
     let dz = MatRef::col_major(&dzd, N_OUT, m).unwrap();
     let dz_wide = MatRef::col_major(&dzd, N_OUT, 1).unwrap(); // m = 1
     let mut out = vec![S; 64];
+    let mut ws = vec![S; layer::batch_workspace_len::<f32>(N_OUT, N_IN, m)];
 
     let r = layer::forward_batch(
         f.w(),
@@ -169,6 +170,7 @@ fn batch_errors() {
         None,
         None,
         cm(&mut out, N_OUT, m),
+        &mut ws,
     );
     assert_eq!(r, Err(shape("x", (N_IN, m), (N_IN - 1, m))));
     let r = layer::forward_batch(
@@ -179,6 +181,7 @@ fn batch_errors() {
         None,
         None,
         cm(&mut out, N_OUT, 3),
+        &mut ws,
     );
     assert_eq!(r, Err(shape("z", (N_OUT, m), (N_OUT, 3))));
     let r = layer::forward_batch(
@@ -189,6 +192,7 @@ fn batch_errors() {
         None,
         Some(&[0.0]),
         cm(&mut out, N_OUT, m),
+        &mut ws,
     );
     assert_eq!(r, Err(len("bias", N_OUT, 1)));
     let r = layer::forward_batch(
@@ -199,6 +203,7 @@ fn batch_errors() {
         None,
         None,
         cm(&mut out, N_OUT, m),
+        &mut ws,
     );
     assert_eq!(r, Err(mask_len("mask", N_IN, 5)));
     let r = layer::forward_batch(
@@ -209,6 +214,7 @@ fn batch_errors() {
         Some(f.wrong()),
         None,
         cm(&mut out, N_OUT, m),
+        &mut ws,
     );
     assert_eq!(r, Err(mask_len("out_mask", N_OUT, 5)));
     let r = layer::weight_grad_batch(
@@ -218,6 +224,7 @@ fn batch_errors() {
         f.keep,
         None,
         cm(&mut out, N_OUT, N_IN),
+        &mut ws,
     );
     assert_eq!(r, Err(shape("dz", (N_OUT, m), (N_OUT, 1))));
     let r = layer::sgd_step_batch(
@@ -228,9 +235,18 @@ fn batch_errors() {
         f.keep,
         None,
         0.1,
+        &mut ws,
     );
     assert_eq!(r, Err(shape("x", (N_IN, m), (N_IN - 1, m))));
-    let r = layer::input_grad_batch(f.w(), dz, f.mask(), f.keep, None, cm(&mut out, N_IN, 1));
+    let r = layer::input_grad_batch(
+        f.w(),
+        dz,
+        f.mask(),
+        f.keep,
+        None,
+        cm(&mut out, N_IN, 1),
+        &mut ws,
+    );
     assert_eq!(r, Err(shape("dx", (N_IN, m), (N_IN, 1))));
     let r = layer::input_grad_batch(
         f.w(),
@@ -239,6 +255,7 @@ fn batch_errors() {
         f.keep,
         Some(f.wrong()),
         cm(&mut out, N_IN, m),
+        &mut ws,
     );
     assert_eq!(r, Err(mask_len("out_mask", N_OUT, 5)));
 
@@ -272,6 +289,86 @@ fn batch_errors() {
     );
     assert_eq!(r, Err(shape("dz", (N_OUT, m), (N_OUT, 1))));
     untouched(&out);
+    untouched(&ws);
+}
+
+/// A workspace shorter than `batch_workspace_len` is refused before anything is written
+/// (also with every unit kept, where the GEMM would not need it, and with a bias that
+/// would otherwise be written first). Without `alloc` the length is 0 and every slice
+/// will do.
+#[test]
+fn batch_workspace_errors() {
+    let f = Fixture::new();
+    let m = 2;
+    let xd = [1.0f32; N_IN * 2];
+    let dzd = [1.0f32; N_OUT * 2];
+    let x = MatRef::col_major(&xd, N_IN, m).unwrap();
+    let dz = MatRef::col_major(&dzd, N_OUT, m).unwrap();
+    let need = layer::batch_workspace_len::<f32>(N_OUT, N_IN, m);
+    let all_words = [0b1111u64];
+    let all = Mask::new(&all_words, N_IN).unwrap();
+    let mut out = vec![S; 64];
+    let mut full = vec![S; need];
+    let ws = &mut full[..need.saturating_sub(1)];
+    if need == 0 {
+        // The portable path (no `alloc`): an empty workspace is enough.
+        assert!(
+            layer::forward_batch(
+                f.w(),
+                x,
+                f.mask(),
+                f.keep,
+                None,
+                None,
+                cm(&mut out, N_OUT, m),
+                ws
+            )
+            .is_ok()
+        );
+        return;
+    }
+    let error = Error::Workspace {
+        expected: need,
+        found: need - 1,
+    };
+    let err = Err(error);
+    for mask in [f.mask(), all] {
+        let r = layer::forward_batch(
+            f.w(),
+            x,
+            mask,
+            f.keep,
+            Some(f.out()),
+            Some(&[9.0; N_OUT]),
+            cm(&mut out, N_OUT, m),
+            ws,
+        );
+        assert_eq!(r, err);
+        let r = layer::weight_grad_batch(dz, x, mask, f.keep, None, cm(&mut out, N_OUT, N_IN), ws);
+        assert_eq!(r, err);
+        let r = layer::sgd_step_batch(
+            cm(&mut out, N_OUT, N_IN),
+            dz,
+            x,
+            mask,
+            KeepProb::ONE,
+            None,
+            0.1,
+            ws,
+        );
+        assert_eq!(r, err);
+        let r = layer::input_grad_batch(f.w(), dz, mask, f.keep, None, cm(&mut out, N_IN, m), ws);
+        assert_eq!(r, err);
+    }
+    untouched(&out);
+    untouched(ws);
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "workspace must hold at least {need} elements, got {}",
+            need - 1
+        )
+    );
 }
 
 #[test]

@@ -232,10 +232,23 @@ impl Masks {
 }
 
 // ---------------------------------------------------------------------------------------
-// One helper per layer operation. The `_batch` kernels are about to take a trailing
-// `workspace: &mut [f32]` argument: each gains it in one line here.
+// One helper per layer operation. The shared-mask `_batch` kernels take a trailing
+// `workspace` (sized by `layer::batch_workspace_len`, allocated once: see `workspace_for`).
 // A batch of one goes to the single-example kernels, which skip the per-column set-up of
 // the batch kernels.
+
+/// A workspace for the `_batch` kernels on every layer of `net` at batches of up to `cap`:
+/// the length grows with each dimension, so the largest layer's suffices.
+pub fn workspace_for(net: &Mlp, cap: usize) -> Vec<f32> {
+    let len = (0..net.layers())
+        .map(|l| {
+            let (n_out, n_in) = net.shape(l);
+            layer::batch_workspace_len::<f32>(n_out, n_in, cap)
+        })
+        .max()
+        .unwrap_or(0);
+    vec![0.0; len]
+}
 
 /// `z = W (r ⊙ x / keep) + b`; `x` is `n_in x m` and `z` is `n_out x m`, column-major.
 #[allow(clippy::too_many_arguments)]
@@ -248,6 +261,7 @@ pub fn forward(
     keep: KeepProb,
     bias: &[f32],
     z: &mut [f32],
+    workspace: &mut [f32],
 ) -> Result<(), Error> {
     let w = MatRef::col_major(w, n_out, n_in)?;
     if m == 1 {
@@ -260,7 +274,7 @@ pub fn forward(
     let z = MatMut::col_major(z, n_out, m)?;
     match masks {
         LayerMasks::Shared { input, output } => {
-            layer::forward_batch(w, x, input, keep, output, Some(bias), z)
+            layer::forward_batch(w, x, input, keep, output, Some(bias), z, workspace)
         }
         LayerMasks::PerExample { input, output } => {
             layer::forward_per_example(w, x, input, keep, output, Some(bias), z)
@@ -269,6 +283,7 @@ pub fn forward(
 }
 
 /// `dx = (Wᵀ dz) ⊙ r / keep`, exactly 0 for dropped inputs.
+#[allow(clippy::too_many_arguments)]
 pub fn input_grad(
     w: &[f32],
     (n_out, n_in): (usize, usize),
@@ -277,6 +292,7 @@ pub fn input_grad(
     masks: LayerMasks<'_>,
     keep: KeepProb,
     dx: &mut [f32],
+    workspace: &mut [f32],
 ) -> Result<(), Error> {
     let w = MatRef::col_major(w, n_out, n_in)?;
     if m == 1 {
@@ -289,7 +305,7 @@ pub fn input_grad(
     let dx = MatMut::col_major(dx, n_in, m)?;
     match masks {
         LayerMasks::Shared { input, output } => {
-            layer::input_grad_batch(w, dz, input, keep, output, dx)
+            layer::input_grad_batch(w, dz, input, keep, output, dx, workspace)
         }
         LayerMasks::PerExample { input, output } => {
             layer::input_grad_per_example(w, dz, input, keep, output, dx)
@@ -308,6 +324,7 @@ pub fn sgd_step(
     masks: LayerMasks<'_>,
     keep: KeepProb,
     lr: f32,
+    workspace: &mut [f32],
 ) -> Result<(), Error> {
     let w = MatMut::col_major(w, n_out, n_in)?;
     if m == 1 {
@@ -320,7 +337,7 @@ pub fn sgd_step(
     let x = MatRef::col_major(x, n_in, m)?;
     match masks {
         LayerMasks::Shared { input, output } => {
-            layer::sgd_step_batch(w, dz, x, input, keep, output, lr)
+            layer::sgd_step_batch(w, dz, x, input, keep, output, lr, workspace)
         }
         LayerMasks::PerExample { input, output } => {
             layer::sgd_step_per_example(w, dz, x, input, keep, output, lr)
@@ -392,6 +409,8 @@ pub struct Trainer {
     /// `grads[l]`: `dz` of layer `l`.
     grads: Vec<Vec<f32>>,
     masks: Masks,
+    /// For the `_batch` kernels.
+    workspace: Vec<f32>,
     rng: Xoshiro256PlusPlus,
 }
 
@@ -403,6 +422,7 @@ impl Trainer {
             acts: net.sizes.iter().map(|&n| vec![0.0; n * cap]).collect(),
             grads: net.sizes[1..].iter().map(|&n| vec![0.0; n * cap]).collect(),
             masks: Masks::new(net, dropout.mode, cap),
+            workspace: workspace_for(net, cap),
             rng,
         }
     }
@@ -438,6 +458,7 @@ impl Trainer {
                 d.keep(l),
                 &net.b[l],
                 z,
+                &mut self.workspace,
             )?;
             if l + 1 < layers {
                 relu(z);
@@ -458,10 +479,29 @@ impl Trainer {
             let x = &self.acts[l][..n_in * m];
             if l > 0 {
                 let dx = &mut below[l - 1][..n_in * m];
-                input_grad(&net.w[l], (n_out, n_in), dz, m, lm, d.keep(l), dx)?;
+                input_grad(
+                    &net.w[l],
+                    (n_out, n_in),
+                    dz,
+                    m,
+                    lm,
+                    d.keep(l),
+                    dx,
+                    &mut self.workspace,
+                )?;
                 relu_backward(dx, x);
             }
-            sgd_step(&mut net.w[l], (n_out, n_in), dz, x, m, lm, d.keep(l), lr)?;
+            sgd_step(
+                &mut net.w[l],
+                (n_out, n_in),
+                dz,
+                x,
+                m,
+                lm,
+                d.keep(l),
+                lr,
+                &mut self.workspace,
+            )?;
             bias_step(&mut net.b[l], dz, lr);
         }
         Ok(loss)
@@ -474,6 +514,7 @@ pub struct Evaluator {
     cap: usize,
     acts: Vec<Vec<f32>>,
     ones: Vec<Vec<u64>>,
+    workspace: Vec<f32>,
 }
 
 impl Evaluator {
@@ -492,6 +533,7 @@ impl Evaluator {
             cap,
             acts: net.sizes.iter().map(|&n| vec![0.0; n * cap]).collect(),
             ones,
+            workspace: workspace_for(net, cap),
         }
     }
 
@@ -520,6 +562,7 @@ impl Evaluator {
                     KeepProb::ONE,
                     &net.b[l],
                     z,
+                    &mut self.workspace,
                 )?;
                 if l + 1 < layers {
                     relu(z);

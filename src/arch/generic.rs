@@ -1010,3 +1010,119 @@ pub(crate) unsafe fn gemm<V: Lanes>(g: &Gemm<'_, V::Elem>) {
         unsafe { gemv::<V>(&column) }
     }
 }
+
+/// One row of a masked scatter: `dst[i] = src[k] + beta · dst[i]` for the `k`-th kept
+/// unit `i`, a chunk of `LANES` units at a time: the chunk's kept values are expanded
+/// from `src` into their lanes, combined with `dst`, and the dropped lanes keep `dst`'s
+/// bits (a chunk with no kept unit is skipped; the tail of the row goes unit by unit).
+///
+/// # Safety
+///
+/// The `Expand`'s contract (see [`super::Expand`]) and the CPU features of `V`.
+#[cfg(feature = "alloc")]
+#[inline(always)]
+pub(crate) unsafe fn expand<V: Lanes>(e: &super::Expand<'_, V::Elem>) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if e.beta == V::Elem::ZERO {
+            expand_with::<V, 0>(e)
+        } else if e.beta == V::Elem::ONE {
+            expand_with::<V, 1>(e)
+        } else {
+            expand_with::<V, 2>(e)
+        }
+    }
+}
+
+/// [`expand`] for `beta = 0` (`MODE` 0), `beta = 1` (1) or any other (2).
+///
+/// # Safety
+///
+/// As for [`expand`].
+#[cfg(feature = "alloc")]
+#[inline(always)]
+unsafe fn expand_with<V: Lanes, const MODE: u8>(e: &super::Expand<'_, V::Elem>) {
+    let land = |v: V::Elem, d: V::Elem| match MODE {
+        0 => v,
+        1 => d + v,
+        _ => v + e.beta * d,
+    };
+    let mut k = 0;
+    // SAFETY: every chunk below lies inside `dst`'s `len` elements (whole chunks only
+    // where `i + LANES <= len`); `k` counts the kept units before `i`, so the chunk's
+    // `count_ones(bits)` values lie inside `src`.
+    unsafe {
+        let beta = V::splat(e.beta);
+        for (w, &word) in e.words.iter().enumerate() {
+            let mut c = 0;
+            while c < 64 && word >> c != 0 {
+                let i = 64 * w + c;
+                let bits = (word >> c) & V::ALL;
+                if bits != 0 {
+                    if i + V::LANES <= e.len {
+                        // Only the values the chunk takes are read (measured faster
+                        // with AVX2 than a whole-vector load and an in-register expand).
+                        let v = V::expand_load(e.src.add(k), bits);
+                        let d = V::load(e.dst.add(i));
+                        let r = match MODE {
+                            0 => v,
+                            1 => d.add(v),
+                            _ => d.mul_add(beta, v),
+                        };
+                        r.store_select(V::chunk_mask(V::group(bits, 0), 0), d, e.dst.add(i));
+                    } else {
+                        let (mut b, mut kk) = (bits, k);
+                        while b != 0 {
+                            let p = e.dst.add(i + b.trailing_zeros() as usize);
+                            *p = land(*e.src.add(kk), *p);
+                            kk += 1;
+                            b &= b - 1;
+                        }
+                    }
+                    k += bits.count_ones() as usize;
+                }
+                c += V::LANES;
+            }
+        }
+    }
+}
+
+/// One row of a masked gather: `dst[k] = src[i]` for the `k`-th kept unit `i`, a chunk of
+/// `LANES` units at a time: the chunk is loaded whole, its kept lanes compressed to the
+/// low lanes and stored whole at `dst + k` while `room` allows (the lanes above are
+/// overwritten by the next chunk); near the end of `room` and in the row's tail, unit by
+/// unit.
+///
+/// # Safety
+///
+/// The `Compress`'s contract (see [`super::Compress`]) and the CPU features of `V`.
+#[cfg(feature = "alloc")]
+#[inline(always)]
+pub(crate) unsafe fn compress<V: Lanes>(g: &super::Compress<'_, V::Elem>) {
+    let mut k = 0;
+    // SAFETY: whole chunks are read only where `i + LANES <= len` and stored whole only
+    // where `k + LANES <= room`; `k` counts the kept units before `i`, below `room`.
+    unsafe {
+        for (w, &word) in g.words.iter().enumerate() {
+            let mut c = 0;
+            while c < 64 && word >> c != 0 {
+                let i = 64 * w + c;
+                let bits = (word >> c) & V::ALL;
+                if bits != 0 {
+                    if i + V::LANES <= g.len && k + V::LANES <= g.room {
+                        V::load(g.src.add(i)).compress(bits).store(g.dst.add(k));
+                    } else {
+                        let (mut b, mut kk) = (bits, k);
+                        while b != 0 {
+                            *g.dst.add(kk) = *g.src.add(i + b.trailing_zeros() as usize);
+                            kk += 1;
+                            b &= b - 1;
+                        }
+                    }
+                    k += bits.count_ones() as usize;
+                }
+                c += V::LANES;
+            }
+        }
+    }
+}

@@ -117,6 +117,74 @@ pub(crate) trait Lanes: Copy {
         unsafe { Self::select(m, Self::load(p), Self::splat(Self::Elem::ZERO)) }
     }
 
+    /// Loads `bits.count_ones()` consecutive elements from `p` into the lanes whose bit is
+    /// set, in order (the first into the lowest set lane); the other lanes are 0.0.
+    /// Memory past those elements is not touched.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has the feature; `p` is valid for `bits.count_ones()` reads (only the low
+    /// `LANES` bits count).
+    #[cfg(feature = "alloc")]
+    #[inline(always)]
+    unsafe fn expand_load(p: *const Self::Elem, bits: u64) -> Self {
+        let mut buf = [Self::Elem::ZERO; 64];
+        let mut k = 0;
+        for (lane, slot) in buf.iter_mut().enumerate().take(Self::LANES) {
+            if bits >> lane & 1 != 0 {
+                // SAFETY: k < the number of set low bits, which the caller made readable.
+                *slot = unsafe { *p.add(k) };
+                k += 1;
+            }
+        }
+        // SAFETY: `buf` holds 64 >= LANES elements.
+        unsafe { Self::load(buf.as_ptr()) }
+    }
+
+    /// The low lanes of `self` moved into the lanes whose bit is set, in order (lane 0 to
+    /// the lowest set lane); the other lanes are 0.0. `expand_load` on a register.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has the feature.
+    #[cfg(feature = "alloc")]
+    // Only the x86_64 levels' `expand_load`s call it.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    #[inline(always)]
+    unsafe fn expand(self, bits: u64) -> Self {
+        let mut buf = [Self::Elem::ZERO; 64];
+        // SAFETY: `buf` holds 64 >= LANES elements; the expand reads at most LANES.
+        unsafe {
+            self.store(buf.as_mut_ptr());
+            Self::expand_load(buf.as_ptr(), bits)
+        }
+    }
+
+    /// The lanes whose bit is set moved to the low lanes, in order (the lowest set lane
+    /// to lane 0); the lanes above them hold unspecified values. The inverse of `expand`.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has the feature.
+    #[cfg(feature = "alloc")]
+    #[inline(always)]
+    unsafe fn compress(self, bits: u64) -> Self {
+        let mut buf = [Self::Elem::ZERO; 64];
+        let mut out = [Self::Elem::ZERO; 64];
+        let mut k = 0;
+        // SAFETY: `buf` and `out` hold 64 >= LANES elements.
+        unsafe {
+            self.store(buf.as_mut_ptr());
+            for (lane, &v) in buf.iter().enumerate().take(Self::LANES) {
+                if bits >> lane & 1 != 0 {
+                    out[k] = v;
+                    k += 1;
+                }
+            }
+            Self::load(out.as_ptr())
+        }
+    }
+
     /// Stores `self` in the lanes `m` keeps and `old` (the memory's own bits, loaded
     /// before) in the others.
     ///

@@ -18,10 +18,17 @@
 ))]
 macro_rules! simd_tables {
     ($features:literal, $f32:ty, $f64:ty) => {
-        simd_tables!(@one $features, F32, f32, $f32, ger_f32, gemv_f32, gemm_f32);
-        simd_tables!(@one $features, F64, f64, $f64, ger_f64, gemv_f64, gemm_f64);
+        simd_tables!(
+            @one $features, F32, f32, $f32, ger_f32, gemv_f32, gemm_f32, expand_f32, compress_f32
+        );
+        simd_tables!(
+            @one $features, F64, f64, $f64, ger_f64, gemv_f64, gemm_f64, expand_f64, compress_f64
+        );
     };
-    (@one $features:literal, $table:ident, $t:ty, $v:ty, $ger:ident, $gemv:ident, $gemm:ident) => {
+    (
+        @one $features:literal, $table:ident, $t:ty, $v:ty,
+        $ger:ident, $gemv:ident, $gemm:ident, $expand:ident, $compress:ident
+    ) => {
         /// # Safety
         ///
         /// The CPU has the level's features; the `Ger`'s contract holds.
@@ -49,10 +56,34 @@ macro_rules! simd_tables {
             unsafe { $crate::arch::generic::gemm::<$v>(g) }
         }
 
+        /// # Safety
+        ///
+        /// The CPU has the level's features; the `Expand`'s contract holds.
+        #[cfg(feature = "alloc")]
+        #[target_feature(enable = $features)]
+        unsafe fn $expand(e: &$crate::arch::Expand<'_, $t>) {
+            // SAFETY: the caller's contract is the generic kernel's.
+            unsafe { $crate::arch::generic::expand::<$v>(e) }
+        }
+
+        /// # Safety
+        ///
+        /// The CPU has the level's features; the `Compress`'s contract holds.
+        #[cfg(feature = "alloc")]
+        #[target_feature(enable = $features)]
+        unsafe fn $compress(c: &$crate::arch::Compress<'_, $t>) {
+            // SAFETY: the caller's contract is the generic kernel's.
+            unsafe { $crate::arch::generic::compress::<$v>(c) }
+        }
+
         pub(crate) static $table: $crate::arch::Kernels<$t> = $crate::arch::Kernels {
             ger: $ger,
             gemv: $gemv,
             gemm: $gemm,
+            #[cfg(feature = "alloc")]
+            expand: $expand,
+            #[cfg(feature = "alloc")]
+            compress: $compress,
         };
     };
 }
@@ -61,6 +92,8 @@ macro_rules! simd_tables {
 mod aarch64;
 mod generic;
 mod lanes;
+#[cfg(feature = "alloc")]
+pub(crate) mod mm;
 mod scalar;
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 mod x86_64;
@@ -271,11 +304,47 @@ impl<T> RawMat<*mut T> {
     }
 }
 
+/// One row of a masked scatter (the batch path's `dW`, row-major):
+/// `dst[i] = src[k] + beta · dst[i]` for the `k`-th kept unit `i` of `words`, dropped
+/// `dst[i]` bitwise unchanged; `beta = 0` writes `src[k]` without reading `dst[i]`.
+///
+/// Contract for the kernels: `dst` is valid for reads and writes of `len` contiguous
+/// elements, `src` for reads of as many contiguous elements as `words` has set bits,
+/// disjoint from `dst`; `words` has words_for(len) words with clear bits past `len`.
+#[cfg(feature = "alloc")]
+pub(crate) struct Expand<'m, T> {
+    pub(crate) src: *const T,
+    pub(crate) dst: *mut T,
+    pub(crate) len: usize,
+    pub(crate) words: &'m [u64],
+    pub(crate) beta: T,
+}
+
+/// One row of a masked gather (the batch path's gathers along a contiguous masked
+/// dimension): `dst[k] = src[i]` for the `k`-th kept unit `i` of `words`.
+///
+/// Contract for the kernels: `src` is valid for reads of `len` contiguous elements;
+/// `dst` for writes of `room` contiguous elements, `room` at least the number of set bits
+/// of `words` (the kernel may write past that number, never past `room`), disjoint from
+/// `src`; `words` as for [`Expand`].
+#[cfg(feature = "alloc")]
+pub(crate) struct Compress<'m, T> {
+    pub(crate) src: *const T,
+    pub(crate) dst: *mut T,
+    pub(crate) len: usize,
+    pub(crate) room: usize,
+    pub(crate) words: &'m [u64],
+}
+
 /// One instruction set's kernels for one element type.
 pub struct Kernels<T: 'static> {
     pub(crate) ger: unsafe fn(&Ger<'_, T>),
     pub(crate) gemv: unsafe fn(&Gemv<'_, T>),
     pub(crate) gemm: unsafe fn(&Gemm<'_, T>),
+    #[cfg(feature = "alloc")]
+    pub(crate) expand: unsafe fn(&Expand<'_, T>),
+    #[cfg(feature = "alloc")]
+    pub(crate) compress: unsafe fn(&Compress<'_, T>),
 }
 
 /// The kernel table for `T` on this CPU.

@@ -68,6 +68,10 @@ macro_rules! scalar_table {
             ger: generic::ger::<Scalar<$t>>,
             gemv: generic::gemv::<Scalar<$t>>,
             gemm: generic::gemm::<Scalar<$t>>,
+            #[cfg(feature = "alloc")]
+            expand: generic::expand::<Scalar<$t>>,
+            #[cfg(feature = "alloc")]
+            compress: generic::compress::<Scalar<$t>>,
         };
     };
 }

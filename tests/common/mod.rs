@@ -202,6 +202,13 @@ impl Bits {
         Bits { words, len, flags }
     }
 
+    /// A mask from its words (checked).
+    pub fn new_from_words(words: Vec<u64>, len: usize) -> Self {
+        let mask = Mask::new(&words, len).unwrap();
+        let flags = (0..len).map(|i| mask.is_kept(i)).collect();
+        Bits { words, len, flags }
+    }
+
     pub fn mask(&self) -> Mask<'_> {
         Mask::new(&self.words, self.len).unwrap()
     }

@@ -56,6 +56,30 @@ static LANE_MASKS_64: LaneMasks64 = LaneMasks64({
     table
 });
 
+/// All ones in the 32-bit lanes whose bit of `bits` is set (low 8 bits).
+///
+/// # Safety
+///
+/// The CPU has AVX.
+#[inline(always)]
+unsafe fn lane_mask_32(bits: u64) -> __m256i {
+    let masks = &LANE_MASKS_32.0[(bits & 0xff) as usize];
+    // SAFETY: the entry is 32 bytes, 32-byte aligned; AVX is present (the caller).
+    unsafe { _mm256_load_si256(masks.as_ptr().cast()) }
+}
+
+/// All ones in the 64-bit lanes whose bit of `bits` is set (low 4 bits).
+///
+/// # Safety
+///
+/// The CPU has AVX.
+#[inline(always)]
+unsafe fn lane_mask_64(bits: u64) -> __m256i {
+    let masks = &LANE_MASKS_64.0[(bits & 0xf) as usize];
+    // SAFETY: the entry is 32 bytes, 32-byte aligned; AVX is present (the caller).
+    unsafe { _mm256_load_si256(masks.as_ptr().cast()) }
+}
+
 /// Hides a vector from the optimiser. LLVM folds "load, blend with the loaded value,
 /// store to the same address" into `vmaskmovps`/`vmaskmovpd` stores, which AMD CPUs run
 /// microcoded (the masked axpy ran 2.3x slower than the dense one with them); behind an
@@ -68,6 +92,103 @@ macro_rules! opaque {
             options(pure, nomem, nostack, preserves_flags)
         )
     };
+}
+
+#[cfg(feature = "alloc")]
+/// For each 8-bit lane mask: byte `lane` is the index, among the set lanes, of the element
+/// that lane `lane` receives in an expand (0 for a clear lane).
+static EXPAND_32: [u64; 256] = expand_table(8, 1);
+#[cfg(feature = "alloc")]
+/// The same for 4 `f64` lanes, as pairs of 32-bit indices (`2s`, `2s + 1`).
+static EXPAND_64: [u64; 16] = {
+    let wide = expand_table(4, 2);
+    let mut t = [0u64; 16];
+    let mut i = 0;
+    while i < 16 {
+        t[i] = wide[i];
+        i += 1;
+    }
+    t
+};
+
+#[cfg(feature = "alloc")]
+/// For each 8-bit lane mask: byte `q` is the lane of the `q`-th set bit (a compress).
+static COMPRESS_32: [u64; 256] = compress_table(8, 1);
+#[cfg(feature = "alloc")]
+/// The same for 4 `f64` lanes, as pairs of 32-bit indices.
+static COMPRESS_64: [u64; 16] = {
+    let wide = compress_table(4, 2);
+    let mut t = [0u64; 16];
+    let mut i = 0;
+    while i < 16 {
+        t[i] = wide[i];
+        i += 1;
+    }
+    t
+};
+
+#[cfg(feature = "alloc")]
+/// The compress permutations of `lanes` lanes of `width` 32-bit halves each.
+const fn compress_table(lanes: usize, width: usize) -> [u64; 256] {
+    let mut t = [0u64; 256];
+    let mut bits = 0;
+    while bits < (1 << lanes) {
+        let mut q = 0;
+        let mut lane = 0;
+        let mut v = 0u64;
+        while lane < lanes {
+            if bits >> lane & 1 != 0 {
+                let mut h = 0;
+                while h < width {
+                    v |= ((width * lane + h) as u64) << (8 * (width * q + h));
+                    h += 1;
+                }
+                q += 1;
+            }
+            lane += 1;
+        }
+        t[bits] = v;
+        bits += 1;
+    }
+    t
+}
+
+#[cfg(feature = "alloc")]
+/// The expand permutations of `lanes` lanes of `width` 32-bit halves each.
+const fn expand_table(lanes: usize, width: usize) -> [u64; 256] {
+    let mut t = [0u64; 256];
+    let mut bits = 0;
+    while bits < (1 << lanes) {
+        let mut k = 0;
+        let mut lane = 0;
+        let mut v = 0u64;
+        while lane < lanes {
+            if bits >> lane & 1 != 0 {
+                let mut h = 0;
+                while h < width {
+                    v |= ((width * k + h) as u64) << (8 * (width * lane + h));
+                    h += 1;
+                }
+                k += 1;
+            }
+            lane += 1;
+        }
+        t[bits] = v;
+        bits += 1;
+    }
+    t
+}
+
+#[cfg(feature = "alloc")]
+/// The 32-bit lane indices of byte table entry `entry`, as a permutation vector.
+///
+/// # Safety
+///
+/// The CPU has AVX2.
+#[inline(always)]
+unsafe fn permutation(entry: u64) -> __m256i {
+    // SAFETY: AVX2 is present (the caller's contract).
+    unsafe { _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(entry as i64)) }
 }
 
 // SAFETY (for every method below): the trait's contract gives AVX2 and FMA on this CPU
@@ -101,9 +222,8 @@ impl Lanes for F32x8 {
     }
     #[inline(always)]
     unsafe fn chunk_mask(group: u64, k: usize) -> __m256 {
-        let masks = &LANE_MASKS_32.0[((group >> (8 * k)) & 0xff) as usize];
-        // SAFETY: see the impl; the entry is 32 bytes, 32-byte aligned.
-        unsafe { _mm256_load_ps(masks.as_ptr().cast()) }
+        // SAFETY: see the impl.
+        unsafe { _mm256_castsi256_ps(lane_mask_32(group >> (8 * k))) }
     }
     #[inline(always)]
     unsafe fn select(m: __m256, a: Self, b: Self) -> Self {
@@ -160,6 +280,39 @@ impl Lanes for F32x8 {
         // SAFETY: a prefetch is a hint that never faults, whatever the address.
         unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
     }
+    #[cfg(feature = "alloc")]
+    #[inline(always)]
+    unsafe fn expand_load(p: *const f32, bits: u64) -> Self {
+        let bits = bits & 0xff;
+        let count = bits.count_ones();
+        // SAFETY: see the impl; `maskload` reads only the first `count` elements, which
+        // the caller made readable, and the permutation moves element k to the k-th set
+        // lane; clear lanes are then zeroed.
+        unsafe { F32x8(_mm256_maskload_ps(p, lane_mask_32((1u64 << count) - 1))).expand(bits) }
+    }
+    #[cfg(feature = "alloc")]
+    #[inline(always)]
+    unsafe fn expand(self, bits: u64) -> Self {
+        let bits = bits & 0xff;
+        // SAFETY: see the impl. The permutation moves lane k to the k-th set lane; clear
+        // lanes are then zeroed.
+        unsafe {
+            let spread = _mm256_permutevar8x32_ps(self.0, permutation(EXPAND_32[bits as usize]));
+            F32x8(_mm256_and_ps(
+                spread,
+                _mm256_castsi256_ps(lane_mask_32(bits)),
+            ))
+        }
+    }
+    #[cfg(feature = "alloc")]
+    #[inline(always)]
+    unsafe fn compress(self, bits: u64) -> Self {
+        // SAFETY: see the impl.
+        unsafe {
+            let idx = permutation(COMPRESS_32[(bits & 0xff) as usize]);
+            F32x8(_mm256_permutevar8x32_ps(self.0, idx))
+        }
+    }
 }
 
 impl Lanes for F64x4 {
@@ -191,9 +344,8 @@ impl Lanes for F64x4 {
     }
     #[inline(always)]
     unsafe fn chunk_mask(group: u64, k: usize) -> __m256d {
-        let masks = &LANE_MASKS_64.0[((group >> (4 * k)) & 0xf) as usize];
-        // SAFETY: see the F32x8 impl; the entry is 32 bytes, 32-byte aligned.
-        unsafe { _mm256_load_pd(masks.as_ptr().cast()) }
+        // SAFETY: see the F32x8 impl.
+        unsafe { _mm256_castsi256_pd(lane_mask_64(group >> (4 * k))) }
     }
     #[inline(always)]
     unsafe fn select(m: __m256d, a: Self, b: Self) -> Self {
@@ -247,6 +399,41 @@ impl Lanes for F64x4 {
     unsafe fn prefetch(p: *const u8) {
         // SAFETY: a prefetch is a hint that never faults, whatever the address.
         unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
+    }
+    #[cfg(feature = "alloc")]
+    #[inline(always)]
+    unsafe fn expand_load(p: *const f64, bits: u64) -> Self {
+        let bits = bits & 0xf;
+        let count = bits.count_ones();
+        // SAFETY: as for F32x8, on 64-bit lanes moved as pairs of 32-bit halves.
+        unsafe { F64x4(_mm256_maskload_pd(p, lane_mask_64((1u64 << count) - 1))).expand(bits) }
+    }
+    #[cfg(feature = "alloc")]
+    #[inline(always)]
+    unsafe fn expand(self, bits: u64) -> Self {
+        let bits = bits & 0xf;
+        // SAFETY: as for F32x8, on 64-bit lanes moved as pairs of 32-bit halves.
+        unsafe {
+            let idx = permutation(EXPAND_64[bits as usize]);
+            let spread = _mm256_permutevar8x32_ps(_mm256_castpd_ps(self.0), idx);
+            let spread = _mm256_castps_pd(spread);
+            F64x4(_mm256_and_pd(
+                spread,
+                _mm256_castsi256_pd(lane_mask_64(bits)),
+            ))
+        }
+    }
+    #[cfg(feature = "alloc")]
+    #[inline(always)]
+    unsafe fn compress(self, bits: u64) -> Self {
+        // SAFETY: see the impl; 64-bit lanes move as pairs of 32-bit halves.
+        unsafe {
+            let idx = permutation(COMPRESS_64[(bits & 0xf) as usize]);
+            F64x4(_mm256_castps_pd(_mm256_permutevar8x32_ps(
+                _mm256_castpd_ps(self.0),
+                idx,
+            )))
+        }
     }
 }
 

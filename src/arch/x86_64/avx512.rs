@@ -83,6 +83,25 @@ impl Lanes for F32x16 {
         // SAFETY: a prefetch is a hint that never faults, whatever the address.
         unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
     }
+    #[cfg(feature = "alloc")]
+    #[inline(always)]
+    unsafe fn expand_load(p: *const f32, bits: u64) -> Self {
+        // SAFETY: see the impl; `expandloadu` reads exactly as many consecutive elements
+        // as the mask has set bits.
+        unsafe { F32x16(_mm512_maskz_expandloadu_ps(bits as __mmask16, p)) }
+    }
+    #[cfg(feature = "alloc")]
+    #[inline(always)]
+    unsafe fn expand(self, bits: u64) -> Self {
+        // SAFETY: see the impl.
+        unsafe { F32x16(_mm512_maskz_expand_ps(bits as __mmask16, self.0)) }
+    }
+    #[cfg(feature = "alloc")]
+    #[inline(always)]
+    unsafe fn compress(self, bits: u64) -> Self {
+        // SAFETY: see the impl.
+        unsafe { F32x16(_mm512_maskz_compress_ps(bits as __mmask16, self.0)) }
+    }
 }
 
 impl Lanes for F64x8 {
@@ -151,6 +170,24 @@ impl Lanes for F64x8 {
     unsafe fn prefetch(p: *const u8) {
         // SAFETY: a prefetch is a hint that never faults, whatever the address.
         unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
+    }
+    #[cfg(feature = "alloc")]
+    #[inline(always)]
+    unsafe fn expand_load(p: *const f64, bits: u64) -> Self {
+        // SAFETY: see the F32x16 impl.
+        unsafe { F64x8(_mm512_maskz_expandloadu_pd(bits as __mmask8, p)) }
+    }
+    #[cfg(feature = "alloc")]
+    #[inline(always)]
+    unsafe fn expand(self, bits: u64) -> Self {
+        // SAFETY: see the F32x16 impl.
+        unsafe { F64x8(_mm512_maskz_expand_pd(bits as __mmask8, self.0)) }
+    }
+    #[cfg(feature = "alloc")]
+    #[inline(always)]
+    unsafe fn compress(self, bits: u64) -> Self {
+        // SAFETY: see the F32x16 impl.
+        unsafe { F64x8(_mm512_maskz_compress_pd(bits as __mmask8, self.0)) }
     }
 }
 

@@ -1,0 +1,925 @@
+//! The shared-mask batch path (`alloc`): gather the kept units into a caller's workspace,
+//! one matrixmultiply `sgemm`/`dgemm` on the compact operands, scatter the compact result.
+//!
+//! [`gemm`] computes `C = alpha · A · B + beta · C` on the kept rows and columns of `C`,
+//! summing over the kept inner units, like the portable masked `arch::gemm`. A mask that
+//! keeps every unit counts as no mask, and with no mask left the GEMM runs directly on the
+//! caller's matrices. Otherwise:
+//!
+//! - `B` (inner x cols) is gathered once into the workspace if the inner or the column
+//!   dimension is masked;
+//! - the rows of `C` are walked in blocks of kept rows (whole mask words) whose gathered
+//!   `A` and compact `C` take about [`BLOCK_BYTES`] (at least [`MIN_BLOCK`] rows);
+//!   per block, the kept rows of `A` are gathered if the row or the inner dimension is
+//!   masked, and the GEMM writes a compact block of `C` that is then scattered into the
+//!   kept entries of `C` (if the row or the column dimension is masked). A block's
+//!   gathered `A` and compact `C` are still in cache when the GEMM packs and the scatter
+//!   reads them.
+//!
+//! Gathers keep the source's contiguous dimension contiguous (a column-major source gives
+//! a column-major compact copy), and the compact block of `C` has the layout of `C`, so
+//! every gather and scatter streams along memory. Along a masked contiguous dimension
+//! they walk the mask word by word, bit by bit.
+//!
+//! matrixmultiply allocates its own packing buffer in each call; bitdrop allocates
+//! nothing.
+
+use crate::error::{check_mask_len, check_shape};
+use crate::mat::RawMat;
+use crate::{Element, Error, Mask, MatMut, MatRef};
+
+/// Bytes of gathered `A` and compact `C` per block: the size of one core's L2 cache on
+/// the machine this was tuned on (measured: blocks of 512 kept rows made `dX` 25% slower
+/// than blocks of 128, whose gathered `A` fits here; `dW`, whose blocks hold only a
+/// compact `C`, gains from longer blocks, which repack `B` less often).
+const BLOCK_BYTES: usize = 512 * 1024;
+/// The fewest kept rows a block aims at, however wide its rows.
+const MIN_BLOCK: usize = 64;
+
+/// Kept rows a block aims at when each of its rows holds `per_row` elements of `T` in
+/// the workspace: `BLOCK_BYTES` worth, at least [`MIN_BLOCK`]. A block holds whole mask
+/// words, the first ones whose kept units reach the target, so it has fewer than
+/// `target + 64` rows.
+const fn block_target<T>(per_row: usize) -> usize {
+    let size = core::mem::size_of::<T>();
+    let per_row_bytes = if per_row == 0 {
+        1
+    } else {
+        per_row.saturating_mul(size)
+    };
+    let target = BLOCK_BYTES / per_row_bytes;
+    if target > MIN_BLOCK {
+        target
+    } else {
+        MIN_BLOCK
+    }
+}
+
+/// Workspace elements [`gemm`] needs for `C (rows x cols) = A (rows x inner) · B (inner x
+/// cols)`, whatever the masks: the gathered `B`, and one block of gathered `A` and of
+/// compact `C`. A block of rows `p <= inner + cols` elements wide has fewer than
+/// `max(BLOCK_BYTES / size / p, MIN_BLOCK) + 64` rows (and at most `rows`), so it holds at
+/// most `min(rows · p, max((MIN_BLOCK + 63) · p, BLOCK_BYTES / size + 63 · p))` elements,
+/// which grows with `p`. Saturates instead of overflowing (no slice is that long).
+pub(crate) const fn workspace_len<T>(rows: usize, inner: usize, cols: usize) -> usize {
+    let size = core::mem::size_of::<T>();
+    let budget = BLOCK_BYTES / if size == 0 { 1 } else { size };
+    let p = inner.saturating_add(cols);
+    let narrow = (MIN_BLOCK + 63).saturating_mul(p);
+    let wide = budget.saturating_add(63usize.saturating_mul(p));
+    let block = if narrow > wide { narrow } else { wide };
+    let all = rows.saturating_mul(p);
+    let block = if all < block { all } else { block };
+    inner.saturating_mul(cols).saturating_add(block)
+}
+
+/// matrixmultiply's `sgemm` / `dgemm`: `C ← alpha A B + beta C` on raw parts with element
+/// strides `(row, col)` for each of `A` (m x k), `B` (k x n) and `C` (m x n).
+pub(crate) type RawGemm<T> = unsafe fn(
+    usize,
+    usize,
+    usize,
+    T,
+    *const T,
+    isize,
+    isize,
+    *const T,
+    isize,
+    isize,
+    T,
+    *mut T,
+    isize,
+    isize,
+);
+
+/// The matrixmultiply entry point for `f32`.
+pub(crate) const SGEMM: RawGemm<f32> = matrixmultiply::sgemm;
+/// The matrixmultiply entry point for `f64`.
+pub(crate) const DGEMM: RawGemm<f64> = matrixmultiply::dgemm;
+
+/// A selection of the units `0..len` of one dimension: all of them (`words = None`) or
+/// the set bits of `words` (bit `t` of word `w` is unit `64 w + t`; bits past `len` clear).
+#[derive(Clone, Copy)]
+struct Sel<'m> {
+    words: Option<&'m [u64]>,
+    len: usize,
+    count: usize,
+}
+
+impl<'m> Sel<'m> {
+    /// A dimension of `len` units under `mask` (checked to cover `len`); an all-kept mask
+    /// is no mask.
+    fn new(mask: Option<Mask<'m>>, len: usize) -> Self {
+        match mask {
+            Some(m) if !m.all_kept() => Sel {
+                words: Some(m.words()),
+                len,
+                count: m.count_kept(),
+            },
+            _ => Sel {
+                words: None,
+                len,
+                count: len,
+            },
+        }
+    }
+
+    fn masked(&self) -> bool {
+        self.words.is_some()
+    }
+}
+
+/// A checked dimension's stride as matrixmultiply takes it. A stride only matters for a
+/// dimension longer than one, and then it is below the view's extent, which fits in
+/// `isize` (a slice holds at most `isize::MAX` bytes); a dimension of one gets stride 1.
+fn stride(len: usize, stride: usize) -> isize {
+    if len <= 1 {
+        1
+    } else {
+        isize::try_from(stride).unwrap_or(isize::MAX)
+    }
+}
+
+/// Calls the GEMM on raw views: `c = alpha a b + beta c`.
+///
+/// # Safety
+///
+/// `a` is `m x k`, `b` is `k x n`, `c` is `m x n`, all three non-empty; every element of
+/// each lies inside its allocation; `c`'s elements are distinct and disjoint from `a` and
+/// `b`.
+unsafe fn call<T: Element>(
+    alpha: T,
+    a: RawMat<*const T>,
+    b: RawMat<*const T>,
+    beta: T,
+    c: RawMat<*mut T>,
+) {
+    debug_assert!(a.rows == c.rows && a.cols == b.rows && b.cols == c.cols);
+    debug_assert!(c.rows > 0 && c.cols > 0 && a.cols > 0);
+    if c.row_stride == 1 && c.col_stride != 1 {
+        // matrixmultiply is faster writing C along its rows (measured: 1024 x 128 x 1024
+        // into a column-major C takes about 15% longer than into a row-major one), so a
+        // column-major C is computed as the row-major Cᵀ = Bᵀ Aᵀ.
+        // SAFETY: the same elements, transposed.
+        return unsafe { call(alpha, b.t(), a.t(), beta, c.t()) };
+    }
+    let (m, k, n) = (c.rows, a.cols, c.cols);
+    // SAFETY: the caller's contract is matrixmultiply's: the pointers address `m x k`,
+    // `k x n` and `m x n` elements with these strides, inside their allocations, and `c`
+    // does not alias itself or the inputs. The strides are exact (see `stride`).
+    unsafe {
+        (T::mm_gemm())(
+            m,
+            k,
+            n,
+            alpha,
+            a.ptr,
+            stride(m, a.row_stride),
+            stride(k, a.col_stride),
+            b.ptr,
+            stride(k, b.row_stride),
+            stride(n, b.col_stride),
+            beta,
+            c.ptr,
+            stride(m, c.row_stride),
+            stride(n, c.col_stride),
+        )
+    }
+}
+
+/// `C[j,k] = alpha · Σ_p A[j,p] · B[p,k] + beta · C[j,k]` over kept inner units `p`, for
+/// kept rows `j` and kept columns `k` of `C`; dropped entries of `c` are not written,
+/// dropped inner columns of `a` and rows of `b` (and rows of `a` and columns of `b` in a
+/// dropped row or column of `C`) never read. `beta = 0` overwrites without reading.
+///
+/// # Errors
+///
+/// If the shapes disagree, a mask has the wrong length, or `workspace` is shorter than
+/// [`workspace_len`]. Nothing is written then.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm<T: Element>(
+    mut c: MatMut<'_, T>,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    row_mask: Option<Mask<'_>>,
+    inner_mask: Option<Mask<'_>>,
+    col_mask: Option<Mask<'_>>,
+    workspace: &mut [T],
+) -> Result<(), Error> {
+    let (rows, inner) = a.shape();
+    let cols = c.cols();
+    check_shape("b", (inner, cols), b.shape())?;
+    check_shape("c", (rows, cols), c.shape())?;
+    if let Some(m) = row_mask {
+        check_mask_len("row_mask", rows, m.len())?;
+    }
+    if let Some(m) = inner_mask {
+        check_mask_len("inner_mask", inner, m.len())?;
+    }
+    if let Some(m) = col_mask {
+        check_mask_len("col_mask", cols, m.len())?;
+    }
+    let expected = workspace_len::<T>(rows, inner, cols);
+    if workspace.len() < expected {
+        return Err(Error::Workspace {
+            expected,
+            found: workspace.len(),
+        });
+    }
+    let g = Masked {
+        c: c.raw_mut(),
+        alpha,
+        a: a.raw(),
+        b: b.raw(),
+        beta,
+        rows: Sel::new(row_mask, rows),
+        inner: Sel::new(inner_mask, inner),
+        cols: Sel::new(col_mask, cols),
+        ws: workspace.as_mut_ptr(),
+    };
+    // SAFETY: the views' constructors put every element inside its slice and made `c`'s
+    // elements distinct; `c` and `workspace` are borrowed mutably while `a` and `b` are
+    // shared borrows, so all are disjoint; shapes and mask lengths were checked above (a
+    // `Mask` has words_for(len) words with clear tails, its count is its set bits), and
+    // the workspace holds `workspace_len(rows, inner, cols)` elements.
+    unsafe { g.run() };
+    Ok(())
+}
+
+/// A checked masked product on raw parts (see [`gemm`]).
+struct Masked<'m, T> {
+    c: RawMat<*mut T>,
+    alpha: T,
+    a: RawMat<*const T>,
+    b: RawMat<*const T>,
+    beta: T,
+    rows: Sel<'m>,
+    inner: Sel<'m>,
+    cols: Sel<'m>,
+    ws: *mut T,
+}
+
+impl<T: Element> Masked<'_, T> {
+    /// # Safety
+    ///
+    /// `c` is `rows.len x cols.len`, `a` is `rows.len x inner.len`, `b` is
+    /// `inner.len x cols.len`, each inside its allocation, `c` of distinct elements and
+    /// disjoint from the others; the selections' words cover their lengths with clear
+    /// tails and `count` set bits; `ws` is valid for `workspace_len` writes and disjoint
+    /// from all.
+    unsafe fn run(&self) {
+        let (rows, inner, cols) = (self.rows, self.inner, self.cols);
+        if rows.count == 0 || cols.count == 0 {
+            return;
+        }
+        if inner.count == 0 {
+            // No terms: C = beta C on the kept entries; beta = 1 writes nothing (a sum of
+            // nothing added would not leave the entries bitwise untouched).
+            if self.beta != T::ONE {
+                // SAFETY: the caller's contract.
+                unsafe { self.scale_kept() };
+            }
+            return;
+        }
+        if !rows.masked() && !inner.masked() && !cols.masked() {
+            // Every unit kept: the GEMM on the caller's matrices.
+            // SAFETY: the caller's contract, all three views non-empty.
+            unsafe { call(self.alpha, self.a, self.b, self.beta, self.c) };
+            return;
+        }
+        let mut ws = self.ws;
+        // SAFETY: the workspace is split into the gathered B (at most inner x cols), then
+        // one block of A and one of C: blocks have at most r = min(rows, target + 63)
+        // rows (`next_block`), r x (a_row + c_row) elements together, which
+        // `workspace_len` bounds (see there). Every view formed below lies inside its
+        // matrix by the caller's contract.
+        unsafe {
+            let b = if inner.masked() || cols.masked() {
+                let g = gather(self.b, inner, cols, ws);
+                ws = ws.add(inner.count * cols.count);
+                g
+            } else {
+                self.b
+            };
+            let gather_a = rows.masked() || inner.masked();
+            let compact_c = rows.masked() || cols.masked();
+            let a_row = if gather_a { inner.count } else { 0 };
+            let c_row = if compact_c { cols.count } else { 0 };
+            let target = block_target::<T>(a_row + c_row);
+            let a_ws = ws;
+            // A block has at most min(rows, target + 63) rows.
+            let c_ws = ws.add(rows.len.min(target + 63) * a_row);
+            let mut start = 0; // first row of the block
+            while start < rows.len {
+                let (end, block) = next_block(rows, start, target);
+                let a = self.a.rows_from(start, end - start);
+                let c = self.c.rows_from(start, end - start);
+                if block.count > 0 {
+                    let a = if gather_a {
+                        gather(a, block, inner, a_ws)
+                    } else {
+                        a
+                    };
+                    if compact_c {
+                        let packed = compact_like(c, block.count, cols.count, c_ws);
+                        call(self.alpha, a, b, T::ZERO, packed);
+                        scatter(packed.as_const(), c, block, cols, self.beta);
+                    } else {
+                        call(self.alpha, a, b, self.beta, c);
+                    }
+                }
+                start = end;
+            }
+        }
+    }
+
+    /// `C[j,k] = beta · C[j,k]` on the kept entries (`beta = 0`: exactly 0, unread).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Masked::run`].
+    unsafe fn scale_kept(&self) {
+        let c = self.c;
+        for j in kept(self.rows) {
+            for k in kept(self.cols) {
+                // SAFETY: j < c.rows, k < c.cols.
+                unsafe {
+                    let p = c.ptr.add(j * c.row_stride + k * c.col_stride);
+                    *p = if self.beta == T::ZERO {
+                        T::ZERO
+                    } else {
+                        self.beta * *p
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// The block of rows from `start`: whole words of `rows`' mask until the block keeps at
+/// least `target` rows (or `target` rows without a mask), cut at `rows.len`. Returns the
+/// end row and the block's selection (its words start at `start`, a multiple of 64).
+fn next_block(rows: Sel<'_>, start: usize, target: usize) -> (usize, Sel<'_>) {
+    match rows.words {
+        None => {
+            let end = rows.len.min(start + target);
+            let len = end - start;
+            (
+                end,
+                Sel {
+                    words: None,
+                    len,
+                    count: len,
+                },
+            )
+        }
+        Some(words) => {
+            let first = start / 64;
+            let mut last = first;
+            let mut count = 0;
+            while count < target && last < words.len() {
+                count += words[last].count_ones() as usize;
+                last += 1;
+            }
+            let end = rows.len.min(64 * last);
+            (
+                end,
+                Sel {
+                    words: Some(&words[first..last]),
+                    len: end - start,
+                    count,
+                },
+            )
+        }
+    }
+}
+
+/// The kept units of a selection, in increasing order.
+fn kept(sel: Sel<'_>) -> impl Iterator<Item = usize> + '_ {
+    let all = sel.words.is_none().then_some(0..sel.len);
+    let some = sel.words.map(|words| {
+        words.iter().enumerate().flat_map(|(w, &word)| {
+            let mut bits = word;
+            core::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let t = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    64 * w + t
+                })
+            })
+        })
+    });
+    all.into_iter().flatten().chain(some.into_iter().flatten())
+}
+
+impl<T> RawMat<*const T> {
+    /// Rows `start .. start + len` (wrapping: an empty block is never dereferenced).
+    fn rows_from(self, start: usize, len: usize) -> Self {
+        RawMat {
+            ptr: self.ptr.wrapping_add(start * self.row_stride),
+            rows: len,
+            ..self
+        }
+    }
+}
+
+impl<T> RawMat<*mut T> {
+    /// Rows `start .. start + len` (wrapping, as for the read-only view).
+    fn rows_from(self, start: usize, len: usize) -> Self {
+        RawMat {
+            ptr: self.ptr.wrapping_add(start * self.row_stride),
+            rows: len,
+            ..self
+        }
+    }
+
+    fn as_const(self) -> RawMat<*const T> {
+        RawMat {
+            ptr: self.ptr.cast_const(),
+            rows: self.rows,
+            cols: self.cols,
+            row_stride: self.row_stride,
+            col_stride: self.col_stride,
+        }
+    }
+}
+
+/// Whether a view's rows (rather than its columns) are its contiguous direction.
+fn rows_contiguous<P>(m: &RawMat<P>) -> bool {
+    m.col_stride == 1 || (m.row_stride != 1 && m.col_stride <= m.row_stride)
+}
+
+/// A compact `rows x cols` matrix at `ws` in the layout of `like` (row-major if `like`'s
+/// rows are contiguous, else column-major).
+fn compact_like<T>(like: RawMat<*mut T>, rows: usize, cols: usize, ws: *mut T) -> RawMat<*mut T> {
+    let (row_stride, col_stride) = if rows_contiguous(&like) {
+        (cols, 1)
+    } else {
+        (1, rows)
+    };
+    RawMat {
+        ptr: ws,
+        rows,
+        cols,
+        row_stride,
+        col_stride,
+    }
+}
+
+/// Copies the kept rows x kept columns of `src` into `dst` as a compact matrix with the
+/// source's contiguous direction, and returns it.
+///
+/// # Safety
+///
+/// `src` is `rows.len x cols.len` inside its allocation; `dst` is valid for
+/// `rows.count * cols.count` writes and disjoint from `src`; selections as for
+/// [`Masked::run`].
+unsafe fn gather<T: Element>(
+    src: RawMat<*const T>,
+    rows: Sel<'_>,
+    cols: Sel<'_>,
+    dst: *mut T,
+) -> RawMat<*const T> {
+    if !rows_contiguous(&src) {
+        // SAFETY: the same on the transposes.
+        return unsafe { gather(src.t(), cols, rows, dst).t() };
+    }
+    let mut out = dst;
+    if let Some(words) = cols.words
+        && src.col_stride == 1
+    {
+        // Contiguous rows along a masked dimension: the level's vector kernel.
+        let kernel = super::kernels::<T>().compress;
+        let total = rows.count * cols.count;
+        for (jp, j) in kept(rows).enumerate() {
+            let row = super::Compress {
+                // SAFETY: row j of `src` lies inside its view.
+                src: unsafe { src.ptr.add(j * src.row_stride) },
+                // SAFETY: row jp of the compact matrix lies inside `dst`.
+                dst: unsafe { dst.add(jp * cols.count) },
+                len: cols.len,
+                room: total - jp * cols.count,
+                words,
+            };
+            // SAFETY: row j of `src` is cols.len contiguous elements; `dst` has room for
+            // the rest of the compact matrix from row jp, at least cols.count (the set
+            // bits of `words`), and is disjoint from `src`. Detected level.
+            unsafe { kernel(&row) };
+        }
+        return RawMat {
+            ptr: dst.cast_const(),
+            rows: rows.count,
+            cols: cols.count,
+            row_stride: cols.count,
+            col_stride: 1,
+        };
+    }
+    for j in kept(rows) {
+        // SAFETY: row j of `src` has cols.len elements at col_stride apart; `out` has
+        // room for cols.count more.
+        unsafe {
+            compress(src.ptr.add(j * src.row_stride), src.col_stride, cols, out);
+            out = out.add(cols.count);
+        }
+    }
+    RawMat {
+        ptr: dst.cast_const(),
+        rows: rows.count,
+        cols: cols.count,
+        row_stride: cols.count,
+        col_stride: 1,
+    }
+}
+
+/// `dst[k] = src[i_k · stride]` for the `k`-th kept unit `i_k` of `sel`.
+///
+/// # Safety
+///
+/// `src` valid for reads at `i · stride`, `i < sel.len`; `dst` for `sel.count` writes.
+#[inline(always)]
+unsafe fn compress<T: Copy>(src: *const T, stride: usize, sel: Sel<'_>, dst: *mut T) {
+    // SAFETY: every index is a unit below sel.len, every output index below sel.count.
+    unsafe {
+        match sel.words {
+            None if stride == 1 => core::ptr::copy_nonoverlapping(src, dst, sel.len),
+            None => {
+                for i in 0..sel.len {
+                    *dst.add(i) = *src.add(i * stride);
+                }
+            }
+            Some(words) => {
+                let mut k = 0;
+                for (w, &word) in words.iter().enumerate() {
+                    let base = src.add(64 * w * stride);
+                    if word == u64::MAX && stride == 1 {
+                        core::ptr::copy_nonoverlapping(base, dst.add(k), 64);
+                        k += 64;
+                        continue;
+                    }
+                    let mut bits = word;
+                    while bits != 0 {
+                        let t = bits.trailing_zeros() as usize;
+                        *dst.add(k) = *base.add(t * stride);
+                        k += 1;
+                        bits &= bits - 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `C[j,k] = P[j',k'] + beta · C[j,k]` for the kept rows `j` (the `j'`-th kept) and kept
+/// columns `k` (the `k'`-th) of `c`; `beta = 0` writes `P` without reading `C`.
+///
+/// # Safety
+///
+/// `p` is `rows.count x cols.count` inside its allocation; `c` is `rows.len x cols.len`
+/// of distinct elements inside its own, disjoint from `p`; selections as for
+/// [`Masked::run`].
+unsafe fn scatter<T: Element>(
+    p: RawMat<*const T>,
+    c: RawMat<*mut T>,
+    rows: Sel<'_>,
+    cols: Sel<'_>,
+    beta: T,
+) {
+    if !rows_contiguous(&c) {
+        // SAFETY: the same on the transposes.
+        return unsafe { scatter(p.t(), c.t(), cols, rows, beta) };
+    }
+    if let Some(words) = cols.words
+        && p.col_stride == 1
+        && c.col_stride == 1
+    {
+        // Contiguous rows along a masked dimension: the level's vector kernel expands each
+        // row's compact values into its kept units.
+        let kernel = super::kernels::<T>().expand;
+        for (jp, j) in kept(rows).enumerate() {
+            let row = super::Expand {
+                // SAFETY: row jp of `p` and row j of `c` lie inside their views.
+                src: unsafe { p.ptr.add(jp * p.row_stride) },
+                // SAFETY: as above.
+                dst: unsafe { c.ptr.add(j * c.row_stride) },
+                len: cols.len,
+                words,
+                beta,
+            };
+            // SAFETY: row j of `c` is cols.len contiguous elements, row jp of `p` holds
+            // cols.count (the set bits of `words`) contiguous ones, disjoint from `c`; the
+            // selection's words cover cols.len with clear tails. The table's level was
+            // detected on this CPU.
+            unsafe { kernel(&row) };
+        }
+        return;
+    }
+    for (jp, j) in kept(rows).enumerate() {
+        // SAFETY: row jp of `p` has cols.count elements, row j of `c` cols.len.
+        unsafe {
+            let src = p.ptr.add(jp * p.row_stride);
+            let dst = c.ptr.add(j * c.row_stride);
+            if beta == T::ZERO {
+                expand::<T, Assign>(src, p.col_stride, dst, c.col_stride, cols, beta);
+            } else if beta == T::ONE {
+                expand::<T, Add>(src, p.col_stride, dst, c.col_stride, cols, beta);
+            } else {
+                expand::<T, Axpby>(src, p.col_stride, dst, c.col_stride, cols, beta);
+            }
+        }
+    }
+}
+
+/// How a computed value `v` lands on an output entry `d`.
+trait Land<T: Element> {
+    fn land(v: T, d: &mut T, beta: T);
+}
+
+struct Assign;
+struct Add;
+struct Axpby;
+
+impl<T: Element> Land<T> for Assign {
+    #[inline(always)]
+    fn land(v: T, d: &mut T, _: T) {
+        *d = v;
+    }
+}
+
+impl<T: Element> Land<T> for Add {
+    #[inline(always)]
+    fn land(v: T, d: &mut T, _: T) {
+        *d += v;
+    }
+}
+
+impl<T: Element> Land<T> for Axpby {
+    #[inline(always)]
+    fn land(v: T, d: &mut T, beta: T) {
+        *d = v + beta * *d;
+    }
+}
+
+/// `dst[i_k · dst_stride] ← src[k · src_stride]` for the `k`-th kept unit `i_k` of `sel`.
+///
+/// # Safety
+///
+/// `src` valid for reads at `k · src_stride`, `k < sel.count`; `dst` valid for reads and
+/// writes at `i · dst_stride`, `i < sel.len`, disjoint from `src`.
+#[inline(always)]
+unsafe fn expand<T: Element, L: Land<T>>(
+    src: *const T,
+    src_stride: usize,
+    dst: *mut T,
+    dst_stride: usize,
+    sel: Sel<'_>,
+    beta: T,
+) {
+    // SAFETY: every output index is a unit below sel.len, every input index below
+    // sel.count.
+    unsafe {
+        match sel.words {
+            None if src_stride == 1 && dst_stride == 1 => {
+                let src = core::slice::from_raw_parts(src, sel.len);
+                let dst = core::slice::from_raw_parts_mut(dst, sel.len);
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    L::land(v, d, beta);
+                }
+            }
+            None => {
+                for i in 0..sel.len {
+                    L::land(
+                        *src.add(i * src_stride),
+                        &mut *dst.add(i * dst_stride),
+                        beta,
+                    );
+                }
+            }
+            Some(words) => {
+                let mut k = 0;
+                for (w, &word) in words.iter().enumerate() {
+                    let base = dst.add(64 * w * dst_stride);
+                    let mut bits = word;
+                    while bits != 0 {
+                        let t = bits.trailing_zeros() as usize;
+                        L::land(
+                            *src.add(k * src_stride),
+                            &mut *base.add(t * dst_stride),
+                            beta,
+                        );
+                        k += 1;
+                        bits &= bits - 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Timings of the pieces (gather, GEMM, scatter) on the benches' shapes, for tuning:
+    //! `cargo test --release --lib mm::tests::pieces -- --ignored --nocapture`.
+
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    fn words(n: usize, seed: u64) -> Vec<u64> {
+        let mut s = seed;
+        let mut w: Vec<u64> = (0..n.div_ceil(64))
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                s
+            })
+            .collect();
+        if !n.is_multiple_of(64) {
+            *w.last_mut().unwrap() &= (1 << (n % 64)) - 1;
+        }
+        w
+    }
+
+    /// This thread's CPU time in ms (the machine is shared).
+    fn cpu_ms() -> f64 {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `t` is a valid, writable timespec.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+        t.tv_sec as f64 * 1e3 + t.tv_nsec as f64 * 1e-6
+    }
+
+    fn median(mut f: impl FnMut()) -> f64 {
+        let mut t: Vec<f64> = (0..15)
+            .map(|_| {
+                let s = cpu_ms();
+                f();
+                cpu_ms() - s
+            })
+            .collect();
+        t.sort_by(f64::total_cmp);
+        t[7]
+    }
+
+    #[test]
+    #[ignore]
+    fn pieces() {
+        let n = 1024;
+        let m = 128;
+        let w = words(n, 0x9e37_79b9_7f4a_7c15);
+        let sel = Sel::new(Some(Mask::new(&w, n).unwrap()), n);
+        let k = sel.count;
+        let all = Sel::new(None, n);
+        let src = vec![1.0f32; n * n];
+        let mut dst = vec![0.0f32; n * n];
+        let mut compact = vec![1.0f32; n * k];
+        let full = |ptr: *const f32, col_major: bool| RawMat {
+            ptr,
+            rows: n,
+            cols: n,
+            row_stride: if col_major { 1 } else { n },
+            col_stride: if col_major { n } else { 1 },
+        };
+        for col_major in [true, false] {
+            let name = if col_major { "col-major" } else { "row-major" };
+            // Gather of W's kept columns (forward, dX), all rows.
+            // SAFETY: the buffers hold the n x n, n x m and compact matrices these raw views
+            // and strides describe; outputs are distinct from inputs.
+            let g = median(|| unsafe {
+                gather(
+                    full(src.as_ptr(), col_major),
+                    all,
+                    sel,
+                    compact.as_mut_ptr(),
+                );
+            });
+            // Scatter of dW's kept columns, beta = 1.
+            // SAFETY: the buffers hold the n x n, n x m and compact matrices these raw views
+            // and strides describe; outputs are distinct from inputs.
+            let s = median(|| unsafe {
+                let f = full(dst.as_ptr(), col_major);
+                let c = RawMat {
+                    ptr: dst.as_mut_ptr(),
+                    rows: f.rows,
+                    cols: f.cols,
+                    row_stride: f.row_stride,
+                    col_stride: f.col_stride,
+                };
+                let p = compact_like(c, n, k, compact.as_mut_ptr()).as_const();
+                scatter(p, c, all, sel, 1.0);
+            });
+            std::println!("{name}: gather W[:, kept] {g:.3} ms, scatter-add dW[:, kept] {s:.3} ms");
+        }
+        // Dense dW = dZ Xᵀ (1024 x 128 x 1024), dZ and X column-major, into a column- or
+        // row-major C, called as is or transposed.
+        let dz = vec![0.5f32; n * m];
+        let x = vec![0.25f32; n * m];
+        for (name, rsc, csc, transposed) in [
+            ("col-major C", 1, n, false),
+            ("col-major C, transposed call", 1, n, true),
+            ("row-major C", n, 1, false),
+            ("row-major C, transposed call", n, 1, true),
+        ] {
+            // SAFETY: the buffers hold the n x n, n x m and compact matrices these raw views
+            // and strides describe; outputs are distinct from inputs.
+            let t = median(|| unsafe {
+                let (a, rsa, csa) = (dz.as_ptr(), 1isize, n as isize);
+                let (b, rsb, csb) = (x.as_ptr(), n as isize, 1isize);
+                if transposed {
+                    matrixmultiply::sgemm(
+                        n,
+                        m,
+                        n,
+                        1.0,
+                        b,
+                        csb,
+                        rsb,
+                        a,
+                        csa,
+                        rsa,
+                        1.0,
+                        dst.as_mut_ptr(),
+                        csc as isize,
+                        rsc as isize,
+                    );
+                } else {
+                    matrixmultiply::sgemm(
+                        n,
+                        m,
+                        n,
+                        1.0,
+                        a,
+                        rsa,
+                        csa,
+                        b,
+                        rsb,
+                        csb,
+                        1.0,
+                        dst.as_mut_ptr(),
+                        rsc as isize,
+                        csc as isize,
+                    );
+                }
+            });
+            std::println!("dense sgemm, {name}: {t:.3} ms");
+        }
+        // The whole masked dW (col-major and row-major dW) against its parts.
+        let mask = Mask::new(&w, n).unwrap();
+        let mut ws = vec![0.0f32; workspace_len::<f32>(n, m, n)];
+        for col_major in [true, false] {
+            let t = median(|| {
+                let (rs, cs) = if col_major { (1, n) } else { (n, 1) };
+                let c = MatMut::new(&mut dst, n, n, rs, cs).unwrap();
+                let a = MatRef::col_major(&dz, n, m).unwrap();
+                let b = MatRef::col_major(&x, n, m).unwrap().t();
+                gemm(c, 1.0, a, b, 1.0, None, None, Some(mask), &mut ws).unwrap();
+            });
+            // SAFETY: the buffers hold the n x n, n x m and compact matrices these raw views
+            // and strides describe; outputs are distinct from inputs.
+            let g = median(|| unsafe {
+                let xt = RawMat {
+                    ptr: x.as_ptr(),
+                    rows: m,
+                    cols: n,
+                    row_stride: n,
+                    col_stride: 1,
+                };
+                gather(xt, Sel::new(None, m), sel, ws.as_mut_ptr());
+            });
+            std::println!(
+                "masked dW (col-major {col_major}): {t:.3} ms, of which gather X {g:.3} ms"
+            );
+        }
+        // The compact dW GEMM (1024 x 128 x k), row-major C, in one call or in blocks.
+        let xk = vec![0.25f32; m * k];
+        for rows in [1024, 512, 256, 128, 64] {
+            // SAFETY: the buffers hold the n x n, n x m and compact matrices these raw views
+            // and strides describe; outputs are distinct from inputs.
+            let t = median(|| unsafe {
+                for b in 0..n / rows {
+                    matrixmultiply::sgemm(
+                        rows,
+                        m,
+                        k,
+                        1.0,
+                        dz.as_ptr().add(b * rows),
+                        1,
+                        n as isize,
+                        xk.as_ptr(),
+                        k as isize,
+                        1,
+                        0.0,
+                        compact.as_mut_ptr().add(b * rows * k),
+                        k as isize,
+                        1,
+                    );
+                }
+            });
+            std::println!("compact sgemm 1024 x 128 x {k} in blocks of {rows} rows: {t:.3} ms");
+        }
+    }
+}
