@@ -402,6 +402,11 @@ pub(crate) fn gemm<T: Element>(
     check_mask("row_mask", row_mask, rows)?;
     check_mask("inner_mask", inner_mask, inner)?;
     check_mask("col_mask", col_mask, cols)?;
+    if rows == 0 || cols == 0 {
+        // Nothing to write. (A `0 x usize::MAX` view is valid; looping over its
+        // columns would not end.)
+        return Ok(());
+    }
     let args = Gemm {
         c: c.raw_mut(),
         alpha,
