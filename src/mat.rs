@@ -281,8 +281,11 @@ impl<'a, T: Element> MatRef<'a, T> {
     /// ```
     pub fn col(self, j: usize) -> Option<Self> {
         (j < self.cols).then(|| MatRef {
-            // Empty when rows == 0: the offset may then lie past the end.
-            data: self.data.get(j * self.col_stride..).unwrap_or_default(),
+            // Empty when rows == 0: the offset may then lie past the end, or overflow.
+            data: j
+                .checked_mul(self.col_stride)
+                .and_then(|offset| self.data.get(offset..))
+                .unwrap_or_default(),
             rows: self.rows,
             cols: 1,
             row_stride: self.row_stride,
@@ -532,8 +535,11 @@ impl<'a, T: Element> MatMut<'a, T> {
             return None;
         }
         Some(MatMut {
-            // Empty when rows == 0: the offset may then lie past the end.
-            data: self.data.get_mut(j * self.col_stride..).unwrap_or_default(),
+            // Empty when rows == 0: the offset may then lie past the end, or overflow.
+            data: j
+                .checked_mul(self.col_stride)
+                .and_then(|offset| self.data.get_mut(offset..))
+                .unwrap_or_default(),
             rows: self.rows,
             cols: 1,
             row_stride: self.row_stride,

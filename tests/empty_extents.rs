@@ -113,3 +113,27 @@ fn reference_batches_with_nothing_to_write() {
         reference::input_grad_batch(w, dz, None, keep, None, dx).unwrap();
     });
 }
+
+/// An empty view may have any strides (it needs no memory): taking its columns or rows
+/// must not overflow computing their offsets.
+#[test]
+fn columns_and_rows_of_an_empty_view_with_huge_strides() {
+    let a = MatRef::<f64>::new(&[], 0, 3, 1, HUGE).unwrap();
+    for j in 0..3 {
+        assert_eq!(a.col(j).map(|c| c.shape()), Some((0, 1)));
+        assert_eq!(a.t().row(j).map(|r| r.shape()), Some((1, 0)));
+    }
+    let mut data: [f64; 0] = [];
+    let mut m = MatMut::new(&mut data, 0, 3, 1, HUGE).unwrap();
+    for j in 0..3 {
+        assert_eq!(m.reborrow_mut().col(j).map(|c| c.shape()), Some((0, 1)));
+        assert_eq!(m.reborrow_mut().t().row(j).map(|r| r.shape()), Some((1, 0)));
+    }
+    // B is 0 x 3 with a huge column stride: C = beta C, column by column.
+    let mut c = [1.0f64, 2.0, 3.0];
+    let b = MatRef::new(&[], 0, 3, 1, HUGE).unwrap();
+    let a = MatRef::new(&[], 1, 0, 1, 1).unwrap();
+    let cv = MatMut::col_major(&mut c, 1, 3).unwrap(); // column by column: no transpose
+    blas::gemm(1.0, a, None, b, 0.0, cv, None, None).unwrap();
+    assert_eq!(c, [0.0; 3]);
+}

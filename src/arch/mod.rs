@@ -250,9 +250,9 @@ impl<T> RawMat<*const T> {
     /// Column `k` as a `rows x 1` view.
     fn col(self, k: usize) -> Self {
         RawMat {
-            // Wrapping: for an empty column the offset may point past the allocation;
-            // it is then never dereferenced.
-            ptr: self.ptr.wrapping_add(k * self.col_stride),
+            // Wrapping: for an empty column the offset may point past the allocation
+            // (or overflow); it is then never dereferenced.
+            ptr: self.ptr.wrapping_add(k.wrapping_mul(self.col_stride)),
             cols: 1,
             ..self
         }
@@ -264,7 +264,7 @@ impl<T> RawMat<*mut T> {
     fn col(self, k: usize) -> Self {
         RawMat {
             // Wrapping: as for the read-only view.
-            ptr: self.ptr.wrapping_add(k * self.col_stride),
+            ptr: self.ptr.wrapping_add(k.wrapping_mul(self.col_stride)),
             cols: 1,
             ..self
         }
