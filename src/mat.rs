@@ -570,6 +570,10 @@ impl<'a, T: Element> MatMut<'a, T> {
     /// # Ok::<(), bitdrop::Error>(())
     /// ```
     pub fn fill(&mut self, value: T) {
+        if self.cols == 0 {
+            // `usize::MAX x 0` is a valid view: do not count through its rows.
+            return;
+        }
         for i in 0..self.rows {
             for j in 0..self.cols {
                 *self.at_mut(i, j) = value;

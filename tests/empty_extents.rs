@@ -137,3 +137,12 @@ fn columns_and_rows_of_an_empty_view_with_huge_strides() {
     blas::gemm(1.0, a, None, b, 0.0, cv, None, None).unwrap();
     assert_eq!(c, [0.0; 3]);
 }
+
+#[test]
+fn filling_a_view_without_columns() {
+    returns_promptly("MatMut::fill", || {
+        let mut data: [f32; 0] = [];
+        MatMut::new(&mut data, HUGE, 0, 1, 1).unwrap().fill(1.0);
+        MatMut::new(&mut data, 0, HUGE, 1, 1).unwrap().fill(1.0);
+    });
+}
