@@ -134,7 +134,11 @@ fn gemm<T: Float>(u: &mut U) -> arbitrary::Result<()> {
             let mut t = Terms::new();
             if inner > 0 {
                 t.global(alpha.to_f64());
-                for p in (0..inner).filter(|&p| kept(&im, p)) {
+                let kept_inner = (0..inner).filter(|&p| kept(&im, p));
+                if kept_inner.clone().next().is_none() && !alpha.to_f64().is_finite() {
+                    t.unspecified();
+                }
+                for p in kept_inner {
                     t.term(&[alpha.to_f64(), a.get(j, p).to_f64(), b.get(p, k).to_f64()]);
                 }
             }
