@@ -843,6 +843,10 @@ pub fn forward_batch<T: Element>(
     check_mask_len("mask", n_in, mask.len())?;
     check_out_mask("out_mask", n_out, out_mask)?;
     check_workspace::<T>(n_out, n_in, m, workspace)?;
+    if n_out == 0 {
+        // Nothing to write, however many examples (`m` may be `usize::MAX` then).
+        return Ok(());
+    }
     let beta = match bias {
         Some(b) => {
             for k in 0..m {
@@ -1069,6 +1073,10 @@ pub fn forward_per_example<T: Element>(
     }
     check_masks("masks", n_in, m, masks)?;
     check_out_masks(n_out, m, out_masks)?;
+    if n_out == 0 {
+        // Nothing to write, however many examples (`m` may be `usize::MAX` then).
+        return Ok(());
+    }
     for k in 0..m {
         if let (Some(xk), Some(zk)) = (x.col(k), z.reborrow_mut().col(k)) {
             let out = out_masks.map(|o| example_mask(o, k));
@@ -1157,6 +1165,10 @@ fn weight_update_per_example<T: Element>(
     check_batch("dz", n_out, m, dz.shape())?;
     check_masks("masks", n_in, m, masks)?;
     check_out_masks(n_out, m, out_masks)?;
+    if n_out == 0 || n_in == 0 {
+        // Nothing to write, however many examples.
+        return Ok(());
+    }
     for k in 0..m {
         if let (Some(dzk), Some(xk)) = (dz.col(k), x.col(k)) {
             let out = out_masks.map(|o| example_mask(o, k));
@@ -1202,6 +1214,10 @@ pub fn input_grad_per_example<T: Element>(
     check_batch("dx", n_in, m, dx.shape())?;
     check_masks("masks", n_in, m, masks)?;
     check_out_masks(n_out, m, out_masks)?;
+    if n_in == 0 {
+        // Nothing to write, however many examples.
+        return Ok(());
+    }
     for k in 0..m {
         if let (Some(dzk), Some(dxk)) = (dz.col(k), dx.reborrow_mut().col(k)) {
             let out = out_masks.map(|o| example_mask(o, k));

@@ -281,8 +281,11 @@ impl<'a, T: Element> MatRef<'a, T> {
     /// ```
     pub fn col(self, j: usize) -> Option<Self> {
         (j < self.cols).then(|| MatRef {
-            // Empty when rows == 0: the offset may then lie past the end.
-            data: self.data.get(j * self.col_stride..).unwrap_or_default(),
+            // Empty when rows == 0: the offset may then lie past the end, or overflow.
+            data: j
+                .checked_mul(self.col_stride)
+                .and_then(|offset| self.data.get(offset..))
+                .unwrap_or_default(),
             rows: self.rows,
             cols: 1,
             row_stride: self.row_stride,
@@ -532,8 +535,11 @@ impl<'a, T: Element> MatMut<'a, T> {
             return None;
         }
         Some(MatMut {
-            // Empty when rows == 0: the offset may then lie past the end.
-            data: self.data.get_mut(j * self.col_stride..).unwrap_or_default(),
+            // Empty when rows == 0: the offset may then lie past the end, or overflow.
+            data: j
+                .checked_mul(self.col_stride)
+                .and_then(|offset| self.data.get_mut(offset..))
+                .unwrap_or_default(),
             rows: self.rows,
             cols: 1,
             row_stride: self.row_stride,
@@ -564,6 +570,10 @@ impl<'a, T: Element> MatMut<'a, T> {
     /// # Ok::<(), bitdrop::Error>(())
     /// ```
     pub fn fill(&mut self, value: T) {
+        if self.cols == 0 {
+            // `usize::MAX x 0` is a valid view: do not count through its rows.
+            return;
+        }
         for i in 0..self.rows {
             for j in 0..self.cols {
                 *self.at_mut(i, j) = value;

@@ -349,6 +349,10 @@ pub fn forward_batch<T: Element>(
         check_len("bias", n_out, b.len())?;
     }
     check_batch_masks(n_in, n_out, m, in_mask, out_mask)?;
+    if n_out == 0 {
+        // Nothing to write, however many examples (`m` may be `usize::MAX`).
+        return Ok(());
+    }
     for k in 0..m {
         if let (Some(xk), Some(zk)) = (x.col(k), z.reborrow_mut().col(k)) {
             let (in_k, out_k) = (example(in_mask, k), example(out_mask, k));
@@ -392,6 +396,10 @@ pub fn weight_grad_batch<T: Element>(
     check_shape("x", (n_in, m), x.shape())?;
     check_shape("dz", (n_out, m), dz.shape())?;
     check_batch_masks(n_in, n_out, m, in_mask, out_mask)?;
+    if n_out == 0 || n_in == 0 {
+        // Nothing to write, however many examples (`m` may be `usize::MAX`).
+        return Ok(());
+    }
     for k in 0..m {
         if let (Some(dzk), Some(xk)) = (dz.col(k), x.col(k)) {
             let (in_k, out_k) = (example(in_mask, k), example(out_mask, k));
@@ -433,6 +441,10 @@ pub fn input_grad_batch<T: Element>(
     check_shape("dz", (n_out, m), dz.shape())?;
     check_shape("dx", (n_in, m), dx.shape())?;
     check_batch_masks(n_in, n_out, m, in_mask, out_mask)?;
+    if n_in == 0 {
+        // Nothing to write, however many examples (`m` may be `usize::MAX`).
+        return Ok(());
+    }
     for k in 0..m {
         if let (Some(dzk), Some(dxk)) = (dz.col(k), dx.reborrow_mut().col(k)) {
             let (in_k, out_k) = (example(in_mask, k), example(out_mask, k));
@@ -474,6 +486,10 @@ pub fn sgd_step_batch<T: Element>(
     check_shape("x", (n_in, m), x.shape())?;
     check_shape("dz", (n_out, m), dz.shape())?;
     check_batch_masks(n_in, n_out, m, in_mask, out_mask)?;
+    if n_out == 0 || n_in == 0 {
+        // Nothing to write, however many examples (`m` may be `usize::MAX`).
+        return Ok(());
+    }
     for k in 0..m {
         if let (Some(dzk), Some(xk)) = (dz.col(k), x.col(k)) {
             let (in_k, out_k) = (example(in_mask, k), example(out_mask, k));

@@ -88,6 +88,11 @@ pub fn bernoulli<R: Rng + ?Sized>(rng: &mut R, keep: KeepProb, mask: &mut MaskMu
 /// # Ok::<(), bitdrop::Error>(())
 /// ```
 pub fn bernoulli_batch<R: Rng + ?Sized>(rng: &mut R, keep: KeepProb, masks: &mut MaskBatchMut<'_>) {
+    // Masks of zero units have no words and draw nothing: any number of them (a count of
+    // `usize::MAX` is valid) is done at once.
+    if masks.as_batch().words().is_empty() {
+        return;
+    }
     let mut k = 0;
     while let Some(mut mask) = masks.get_mut(k) {
         bernoulli(rng, keep, &mut mask);

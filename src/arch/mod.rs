@@ -283,9 +283,9 @@ impl<T> RawMat<*const T> {
     /// Column `k` as a `rows x 1` view.
     fn col(self, k: usize) -> Self {
         RawMat {
-            // Wrapping: for an empty column the offset may point past the allocation;
-            // it is then never dereferenced.
-            ptr: self.ptr.wrapping_add(k * self.col_stride),
+            // Wrapping: for an empty column the offset may point past the allocation
+            // (or overflow); it is then never dereferenced.
+            ptr: self.ptr.wrapping_add(k.wrapping_mul(self.col_stride)),
             cols: 1,
             ..self
         }
@@ -297,7 +297,7 @@ impl<T> RawMat<*mut T> {
     fn col(self, k: usize) -> Self {
         RawMat {
             // Wrapping: as for the read-only view.
-            ptr: self.ptr.wrapping_add(k * self.col_stride),
+            ptr: self.ptr.wrapping_add(k.wrapping_mul(self.col_stride)),
             cols: 1,
             ..self
         }
@@ -471,6 +471,11 @@ pub(crate) fn gemm<T: Element>(
     check_mask("row_mask", row_mask, rows)?;
     check_mask("inner_mask", inner_mask, inner)?;
     check_mask("col_mask", col_mask, cols)?;
+    if rows == 0 || cols == 0 {
+        // Nothing to write. (A `0 x usize::MAX` view is valid; looping over its
+        // columns would not end.)
+        return Ok(());
+    }
     let args = Gemm {
         c: c.raw_mut(),
         alpha,
