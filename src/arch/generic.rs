@@ -147,26 +147,19 @@ unsafe fn walk<V: Lanes, U: Units, F: Visit<V>>(n: usize, units: U, visit: &mut 
 /// Visits the first `chunks` chunks of a mask word whose unit 0 is element `base`,
 /// skipping the chunks with no kept lane; the word's bits past those chunks are clear.
 ///
-/// With vectors, the chunks go four at a time (a group: one mask broadcast, say, then
-/// four constant lane tests), every non-empty chunk under its lane mask, without asking
-/// whether it is full: in a word that is neither full nor empty that answer is a coin
-/// flip for the branch predictor, and a masked chunk costs one select more than a full
-/// one. With one lane, the set bits are visited directly.
+/// The chunks go four at a time (a group: one mask broadcast, say, then four constant
+/// lane tests), every non-empty chunk under its lane mask, without asking whether it is
+/// full: in a word that is neither full nor empty that answer is a coin flip for the
+/// branch predictor, and a masked chunk costs one select more than a full one. (Only the
+/// vector levels come here; one lane takes the element loops of `ger_elements` and
+/// `gemv_elements`.)
 ///
 /// # Safety
 ///
 /// Every chunk of the first `chunks` with a set bit lies inside the visitor's valid
 /// elements; `chunks <= 64 / V::LANES`; the CPU has the features of `V`.
 #[inline(always)]
-unsafe fn mixed<V: Lanes, F: Visit<V>>(mut word: u64, base: usize, chunks: usize, visit: &mut F) {
-    if V::LANES == 1 {
-        while word != 0 {
-            // SAFETY: a set bit, so one of the first `chunks` (one-lane) chunks.
-            unsafe { visit.chunk(base + word.trailing_zeros() as usize, 0) };
-            word &= word - 1;
-        }
-        return;
-    }
+unsafe fn mixed<V: Lanes, F: Visit<V>>(word: u64, base: usize, chunks: usize, visit: &mut F) {
     // 64 / LANES is a multiple of 4 (LANES <= 16), so every group lies in the word.
     for g in 0..chunks.div_ceil(4) {
         // SAFETY: g < 16 / LANES; the CPU has the features of `V`.
@@ -307,15 +300,10 @@ impl<V: Lanes, const R: usize> Dots<V, R> {
         }
     }
 
-    /// The accumulator for a chunk's `slot`: four for one row, two per row for more,
-    /// one with one lane (nothing to overlap on a microcontroller).
+    /// The accumulator for a chunk's `slot`: four for one row, two per row for more.
     #[inline(always)]
     fn acc_index(slot: usize) -> usize {
-        match (V::LANES, R) {
-            (1, _) => 0,
-            (_, 1) => slot,
-            _ => slot % 2,
-        }
+        if R == 1 { slot } else { slot % 2 }
     }
 
     #[inline(always)]
@@ -562,11 +550,10 @@ unsafe fn splat_each<V: Lanes, const R: usize>(c: [V::Elem; R]) -> [V; R] {
     v
 }
 
-/// Whether a block of `count` indices runs as one [`BLOCK`]-wide pass. With one lane
-/// there is nothing to share (and small code matters more): always one at a time.
+/// Whether a block of `count` indices runs as one [`BLOCK`]-wide pass.
 #[inline(always)]
 fn blocked<V: Lanes>(count: usize) -> bool {
-    V::LANES > 1 && count == BLOCK
+    count == BLOCK
 }
 
 /// `y[k] = beta · y[k]` over `0 .. n` under `units`; nothing for `beta = 1`.
