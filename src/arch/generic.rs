@@ -511,9 +511,12 @@ impl Iterator for Blocks<'_> {
     }
 }
 
-/// Asks for the first bytes (up to 1 KiB) of the lines `next`, each `n` elements from
-/// `start + j · stride`, while the current block runs. The lines of a masked matrix start at irregular
-/// places, where the hardware prefetcher would take a while to catch on.
+/// Asks for the first bytes (up to 256) of the lines `next`, each `n` elements from
+/// `start + j · stride`, while the current block runs. The lines of a masked matrix start
+/// at irregular places, where the hardware prefetcher would take a while to catch on; past
+/// their first cache lines it has caught on. (Up to 1 KiB per line was measured as fast
+/// at 1024² and 4-6% slower on the whole step of `examples/train`, whose matrices sit in
+/// L2 where the extra prefetches only take load slots.)
 ///
 /// # Safety
 ///
@@ -527,7 +530,7 @@ unsafe fn prefetch_lines<V: Lanes>(
     next: Option<&[usize]>,
 ) {
     const LINE: usize = 64;
-    let lines = (n * size_of::<V::Elem>()).div_ceil(LINE).min(16);
+    let lines = (n * size_of::<V::Elem>()).div_ceil(LINE).min(4);
     for &j in next.unwrap_or_default() {
         let line = start.wrapping_add(j * stride).cast::<u8>();
         for l in 0..lines {
@@ -1034,21 +1037,47 @@ unsafe fn expand_with<V: Lanes, const MODE: u8>(e: &super::Expand<'_, V::Elem>) 
         1 => d + v,
         _ => v + e.beta * d,
     };
+    // The kept units, so that a word whose values lie well inside `src` can load them
+    // whole, without a masked load.
+    let count: usize = e.words.iter().map(|w| w.count_ones() as usize).sum();
     let mut k = 0;
     // SAFETY: every chunk below lies inside `dst`'s `len` elements (whole chunks only
     // where `i + LANES <= len`); `k` counts the kept units before `i`, so the chunk's
-    // `count_ones(bits)` values lie inside `src`.
+    // `count_ones(bits)` values lie inside `src`; a whole-vector load at `src + k` is
+    // taken only when `k + 64 <= count`, and a word's chunks load from at most
+    // `k + 64 - LANES`, so they read inside `src` too.
     unsafe {
         let beta = V::splat(e.beta);
         for (w, &word) in e.words.iter().enumerate() {
+            if word == 0 {
+                continue;
+            }
+            let i0 = 64 * w;
+            if V::LANES > 1 && i0 + 64 <= e.len && k + 64 <= count {
+                // A whole word: its chunks without branches, each from a plain load
+                // spread over the chunk's kept lanes.
+                for c in 0..64 / V::LANES {
+                    let bits = (word >> (c * V::LANES)) & V::ALL;
+                    let p = e.dst.add(i0 + c * V::LANES);
+                    let v = V::load(e.src.add(k)).spread(bits);
+                    let d = V::load(p);
+                    let r = match MODE {
+                        0 => v,
+                        1 => d.add(v),
+                        _ => d.mul_add(beta, v),
+                    };
+                    r.store_select(V::chunk_mask(V::group(bits, 0), 0), d, p);
+                    k += bits.count_ones() as usize;
+                }
+                continue;
+            }
             let mut c = 0;
             while c < 64 && word >> c != 0 {
-                let i = 64 * w + c;
+                let i = i0 + c;
                 let bits = (word >> c) & V::ALL;
                 if bits != 0 {
                     if i + V::LANES <= e.len {
-                        // Only the values the chunk takes are read (measured faster
-                        // with AVX2 than a whole-vector load and an in-register expand).
+                        // Only the values the chunk takes are read.
                         let v = V::expand_load(e.src.add(k), bits);
                         let d = V::load(e.dst.add(i));
                         let r = match MODE {

@@ -160,6 +160,19 @@ pub(crate) trait Lanes: Copy {
         }
     }
 
+    /// [`Lanes::expand`], except that the lanes whose bit is clear hold unspecified
+    /// values: for callers that select those lanes away anyway.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has the feature.
+    #[cfg(feature = "alloc")]
+    #[inline(always)]
+    unsafe fn spread(self, bits: u64) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { self.expand(bits) }
+    }
+
     /// The lanes whose bit is set moved to the low lanes, in order (the lowest set lane
     /// to lane 0); the lanes above them hold unspecified values. The inverse of `expand`.
     ///

@@ -306,6 +306,18 @@ impl Lanes for F32x8 {
     }
     #[cfg(feature = "alloc")]
     #[inline(always)]
+    unsafe fn spread(self, bits: u64) -> Self {
+        // SAFETY: see the impl. The permutation alone: clear lanes keep whatever it moves
+        // there.
+        unsafe {
+            F32x8(_mm256_permutevar8x32_ps(
+                self.0,
+                permutation(EXPAND_32[(bits & 0xff) as usize]),
+            ))
+        }
+    }
+    #[cfg(feature = "alloc")]
+    #[inline(always)]
     unsafe fn compress(self, bits: u64) -> Self {
         // SAFETY: see the impl.
         unsafe {
@@ -421,6 +433,18 @@ impl Lanes for F64x4 {
                 spread,
                 _mm256_castsi256_pd(lane_mask_64(bits)),
             ))
+        }
+    }
+    #[cfg(feature = "alloc")]
+    #[inline(always)]
+    unsafe fn spread(self, bits: u64) -> Self {
+        // SAFETY: as for F32x8, on 64-bit lanes moved as pairs of 32-bit halves.
+        unsafe {
+            let idx = permutation(EXPAND_64[(bits & 0xf) as usize]);
+            F64x4(_mm256_castps_pd(_mm256_permutevar8x32_ps(
+                _mm256_castpd_ps(self.0),
+                idx,
+            )))
         }
     }
     #[cfg(feature = "alloc")]
