@@ -140,13 +140,26 @@ fn input_grad_col<T: Element>(
     mut dx: MatMut<'_, T>,
 ) -> Result<(), Error> {
     let scale = keep.scale_as();
+    // With `W` row-major, the rows of `Wᵀ dz` run along `W`'s contiguous rows, where a
+    // vector level would keep each dropped lane out with a select per chunk, and skip
+    // only the chunks with no kept unit: few of them unless keep is tiny, and no memory
+    // is saved. When a sixteenth or more of the units are kept, every row is computed
+    // and the dropped ones are zeroed below, which costs less (measured at 1024²: 1.2x
+    // dense the masked way at keep 0.5, 1.01x this way; 1.07x against 1.02x at keep
+    // 0.1). Whatever `W`'s dropped columns hold reaches only the dropped rows, and they
+    // are overwritten.
+    let all_rows = w.col_stride() == 1
+        && w.row_stride() != 1
+        && dx.row_stride() == 1
+        && 16 * mask.count_kept() >= mask.len()
+        && arch::vectorized();
     arch::gemv(
         dx.reborrow_mut(),
         scale,
         w.t(),
         dz,
         T::ZERO,
-        Some(mask),
+        (!all_rows).then_some(mask),
         out,
     )?;
     zero_dropped(mask, &mut dx);

@@ -202,6 +202,11 @@ pub(crate) fn current_level() -> Level {
     Level::best()
 }
 
+/// Whether the kernels run on vectors (any level but scalar) on this thread.
+pub(crate) fn vectorized() -> bool {
+    current_level() != Level::Scalar
+}
+
 /// The kernel table of `level` for one element type.
 macro_rules! table_for {
     ($level:expr, $table:ident) => {
