@@ -328,7 +328,10 @@ fn weight_update<T: Element>(
 }
 
 /// Input gradient of one example: `dx_i = (Wᵀ dz)_i / keep` for kept `i`, exactly 0
-/// for dropped `i`; column `i` of `w` is never read for a dropped `i`.
+/// for dropped `i`, whatever column `i` of `w` holds. A column-major `w`'s dropped
+/// columns are never read; a row-major `w` is read along its rows, and when at least a
+/// sixteenth of the units are kept, every `(Wᵀ dz)_i` is computed and the dropped ones
+/// are overwritten with 0 (cheaper there than a select per vector).
 ///
 /// # Errors
 ///
