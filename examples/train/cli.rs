@@ -55,7 +55,7 @@ impl Default for Config {
             batch: 1,
             mask: MaskMode::PerBatch,
             data: None,
-            hidden: vec![256, 256],
+            hidden: vec![512, 512],
             lr: 0.02,
             train: 500,
             test: 5000,
@@ -89,7 +89,7 @@ without dropout, and times one training step masked against dense.
                           built-in glyphs (e.g. UCI optical digits), split by a
                           seeded shuffle
   --test-fraction F       share of --data held out for testing     (default 0.3)
-  --hidden N,N,...        hidden layer widths                      (default 256,256)
+  --hidden N,N,...        hidden layer widths                      (default 512,512)
   --lr F                  learning rate (gradients are batch means)(default 0.02)
   --train N / --test N    sizes of the built-in data set           (default 500 / 5000)
   --out-masks             also skip the rows of dropped hidden units (the _both /

@@ -19,7 +19,7 @@ use crate::data::{Dataset, between};
 /// Weights and biases.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mlp {
-    /// Units per layer, input first: `[64, 256, 256, 10]`.
+    /// Units per layer, input first: `[64, 512, 512, 10]`.
     pub sizes: Vec<usize>,
     /// `w[l]`: `sizes[l + 1] x sizes[l]`, column-major.
     pub w: Vec<Vec<f32>>,
