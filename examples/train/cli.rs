@@ -41,26 +41,27 @@ pub struct Config {
     pub test: usize,
     /// Share of a `--data` file held out for testing.
     pub test_fraction: f64,
-    /// Also pass each hidden layer's mask as the output mask of the layer below it.
+    /// Also pass each hidden layer's mask as the output mask of the layer below it
+    /// (on by default; `--no-out-masks` turns it off).
     pub out_masks: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
-            epochs: 60,
+            epochs: 150,
             keep_input: KeepProb::new(0.8).unwrap_or(KeepProb::ONE),
             keep_hidden: KeepProb::new(0.5).unwrap_or(KeepProb::ONE),
             seed: 1,
-            batch: 1,
+            batch: 32,
             mask: MaskMode::PerBatch,
             data: None,
             hidden: vec![512, 512],
-            lr: 0.02,
+            lr: 0.2,
             train: 500,
             test: 5000,
             test_fraction: 0.3,
-            out_masks: false,
+            out_masks: true,
         }
     }
 }
@@ -78,11 +79,11 @@ usage: cargo run --release --example train -- [FLAGS]
 Trains an MLP with dropout using only bitdrop's masked kernels, trains it again
 without dropout, and times one training step masked against dense.
 
-  --epochs N              passes over the training set            (default 60)
+  --epochs N              passes over the training set            (default 150)
   --keep-input P          keep probability of the input units      (default 0.8)
   --keep-hidden P         keep probability of the hidden units     (default 0.5)
   --seed N                seed of data, init, shuffling and masks  (default 1)
-  --batch N               examples per SGD step                    (default 1)
+  --batch N               examples per SGD step                    (default 32)
   --mask per-batch|per-example
                           one mask per mini-batch or per example   (default per-batch)
   --data FILE             train on a CSV of rows f1,...,fk,label instead of the
@@ -90,10 +91,13 @@ without dropout, and times one training step masked against dense.
                           seeded shuffle
   --test-fraction F       share of --data held out for testing     (default 0.3)
   --hidden N,N,...        hidden layer widths                      (default 512,512)
-  --lr F                  learning rate (gradients are batch means)(default 0.02)
+  --lr F                  learning rate (gradients are batch means)(default 0.2;
+                          0.02 suits --batch 1 --epochs 60 --no-out-masks)
   --train N / --test N    sizes of the built-in data set           (default 500 / 5000)
   --out-masks             also skip the rows of dropped hidden units (the _both /
-                          out_mask kernels); off by default, see the README
+                          out_mask kernels; with a shared mask only the kept x kept
+                          block of each hidden layer is computed); the default
+  --no-out-masks          input masks only
   -h, --help              this text";
 
 /// Parses the arguments after the program name.
@@ -123,11 +127,15 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
             return Err(format!("{flag} given twice"));
         }
         seen.push(flag.clone());
-        if flag == "--out-masks" {
+        if flag == "--out-masks" || flag == "--no-out-masks" {
             if inline.is_some() {
-                return Err("--out-masks takes no value".into());
+                return Err(format!("{flag} takes no value"));
             }
-            cfg.out_masks = true;
+            let other = if flag == "--out-masks" { "--no-out-masks" } else { "--out-masks" };
+            if seen.iter().any(|f| f == other) {
+                return Err("--out-masks and --no-out-masks contradict each other".into());
+            }
+            cfg.out_masks = flag == "--out-masks";
             continue;
         }
         if !KNOWN.contains(&flag.as_str()) {
