@@ -458,10 +458,8 @@ fn time_steps(
     let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds * steps); variants.len()];
     let mut round_medians: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); variants.len()];
     for _ in 0..rounds {
-        for (((_, stepper, net), t), r) in variants
-            .iter_mut()
-            .zip(&mut times)
-            .zip(&mut round_medians)
+        for (((_, stepper, net), t), r) in
+            variants.iter_mut().zip(&mut times).zip(&mut round_medians)
         {
             let mut round = Vec::with_capacity(steps);
             for k in 0..warm + steps {

@@ -131,7 +131,11 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
             if inline.is_some() {
                 return Err(format!("{flag} takes no value"));
             }
-            let other = if flag == "--out-masks" { "--no-out-masks" } else { "--out-masks" };
+            let other = if flag == "--out-masks" {
+                "--no-out-masks"
+            } else {
+                "--out-masks"
+            };
             if seen.iter().any(|f| f == other) {
                 return Err("--out-masks and --no-out-masks contradict each other".into());
             }
