@@ -153,7 +153,7 @@ fn input_grad_col<T: Element>(
         && w.col_stride() == 1
         && w.row_stride() != 1
         && dx.row_stride() == 1
-        && 16 * mask.count_kept() >= mask.len();
+        && mask.count_kept() >= mask.len().div_ceil(16);
     arch::gemv(
         dx.reborrow_mut(),
         scale,

@@ -1053,7 +1053,7 @@ unsafe fn expand_with<V: Lanes, const MODE: u8>(e: &super::Expand<'_, V::Elem>) 
                 continue;
             }
             let i0 = 64 * w;
-            if V::LANES > 1 && i0 + 64 <= e.len && k + 64 <= count {
+            if V::SPREADS && i0 + 64 <= e.len && k + 64 <= count {
                 // A whole word: its chunks without branches, each from a plain load
                 // spread over the chunk's kept lanes.
                 for c in 0..64 / V::LANES {

@@ -160,6 +160,11 @@ pub(crate) trait Lanes: Copy {
         }
     }
 
+    /// Whether [`Lanes::spread`] is a register operation (a permutation), so that a plain
+    /// load and a spread beat [`Lanes::expand_load`]. The defaults go through memory.
+    #[cfg(feature = "alloc")]
+    const SPREADS: bool = false;
+
     /// [`Lanes::expand`], except that the lanes whose bit is clear hold unspecified
     /// values: for callers that select those lanes away anyway.
     ///

@@ -196,6 +196,8 @@ unsafe fn permutation(entry: u64) -> __m256i {
 impl Lanes for F32x8 {
     type Elem = f32;
     const LANES: usize = 8;
+    #[cfg(feature = "alloc")]
+    const SPREADS: bool = true;
 
     #[inline(always)]
     unsafe fn splat(x: f32) -> Self {
@@ -330,6 +332,8 @@ impl Lanes for F32x8 {
 impl Lanes for F64x4 {
     type Elem = f64;
     const LANES: usize = 4;
+    #[cfg(feature = "alloc")]
+    const SPREADS: bool = true;
 
     #[inline(always)]
     unsafe fn splat(x: f64) -> Self {

@@ -19,6 +19,8 @@ pub(crate) struct F64x8(__m512d);
 impl Lanes for F32x16 {
     type Elem = f32;
     const LANES: usize = 16;
+    #[cfg(feature = "alloc")]
+    const SPREADS: bool = true;
 
     #[inline(always)]
     unsafe fn splat(x: f32) -> Self {
@@ -107,6 +109,8 @@ impl Lanes for F32x16 {
 impl Lanes for F64x8 {
     type Elem = f64;
     const LANES: usize = 8;
+    #[cfg(feature = "alloc")]
+    const SPREADS: bool = true;
 
     #[inline(always)]
     unsafe fn splat(x: f64) -> Self {
