@@ -82,29 +82,36 @@ fn write_bias<T: Element>(b: &[T], out: Option<Mask<'_>>, z: &mut MatMut<'_, T>)
 /// Walks `dx` in memory order: column by column when its rows are the strided direction
 /// (a column-major batch), row by row otherwise.
 fn zero_dropped<T: Element>(mask: Mask<'_>, dx: &mut MatMut<'_, T>) {
-    let dropped = || {
-        mask.words().iter().enumerate().flat_map(move |(w, &word)| {
-            let mut bits = !word;
-            core::iter::from_fn(move || {
-                (bits != 0).then(|| {
-                    let i = 64 * w + bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    i
-                })
-            })
-            .take_while(move |&i| i < mask.len())
-        })
+    let len = mask.len();
+    // The dropped units of word `w` (bits past `len` cleared).
+    let dropped = |w: usize, word: u64| {
+        let valid = len - 64 * w;
+        if valid >= 64 {
+            !word
+        } else {
+            !word & ((1u64 << valid) - 1)
+        }
     };
+    // Plain loops over the bits: this runs once per example of a batch.
     if dx.row_stride() < dx.col_stride() {
         for k in 0..dx.cols() {
-            for i in dropped() {
-                *dx.at_mut(i, k) = T::ZERO;
+            for (w, &word) in mask.words().iter().enumerate() {
+                let mut bits = dropped(w, word);
+                while bits != 0 {
+                    *dx.at_mut(64 * w + bits.trailing_zeros() as usize, k) = T::ZERO;
+                    bits &= bits - 1;
+                }
             }
         }
     } else {
-        for i in dropped() {
-            for k in 0..dx.cols() {
-                *dx.at_mut(i, k) = T::ZERO;
+        for (w, &word) in mask.words().iter().enumerate() {
+            let mut bits = dropped(w, word);
+            while bits != 0 {
+                let i = 64 * w + bits.trailing_zeros() as usize;
+                for k in 0..dx.cols() {
+                    *dx.at_mut(i, k) = T::ZERO;
+                }
+                bits &= bits - 1;
             }
         }
     }
