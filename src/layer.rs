@@ -62,6 +62,7 @@
 //! each row.
 
 use crate::error::{check_len, check_mask_len, check_shape};
+use crate::mask::valid_bits;
 use crate::mat::{column, column_mut};
 use crate::{Element, Error, KeepProb, Mask, MaskBatch, MatMut, MatRef, arch};
 
@@ -82,16 +83,8 @@ fn write_bias<T: Element>(b: &[T], out: Option<Mask<'_>>, z: &mut MatMut<'_, T>)
 /// Walks `dx` in memory order: column by column when its rows are the strided direction
 /// (a column-major batch), row by row otherwise.
 fn zero_dropped<T: Element>(mask: Mask<'_>, dx: &mut MatMut<'_, T>) {
-    let len = mask.len();
-    // The dropped units of word `w` (bits past `len` cleared).
-    let dropped = |w: usize, word: u64| {
-        let valid = len - 64 * w;
-        if valid >= 64 {
-            !word
-        } else {
-            !word & ((1u64 << valid) - 1)
-        }
-    };
+    // The dropped units of word `w` (bits past the mask's length cleared).
+    let dropped = |w: usize, word: u64| !word & valid_bits(mask.len() - 64 * w);
     // Plain loops over the bits: this runs once per example of a batch.
     if dx.row_stride() < dx.col_stride() {
         for k in 0..dx.cols() {

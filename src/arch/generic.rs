@@ -1059,14 +1059,7 @@ unsafe fn expand_with<V: Lanes, const MODE: u8>(e: &super::Expand<'_, V::Elem>) 
                 for c in 0..64 / V::LANES {
                     let bits = (word >> (c * V::LANES)) & V::ALL;
                     let p = e.dst.add(i0 + c * V::LANES);
-                    let v = V::load(e.src.add(k)).spread(bits);
-                    let d = V::load(p);
-                    let r = match MODE {
-                        0 => v,
-                        1 => d.add(v),
-                        _ => d.mul_add(beta, v),
-                    };
-                    r.store_select(V::chunk_mask(V::group(bits, 0), 0), d, p);
+                    land_chunk::<V, MODE>(V::load(e.src.add(k)).spread(bits), bits, beta, p);
                     k += bits.count_ones() as usize;
                 }
                 continue;
@@ -1079,13 +1072,7 @@ unsafe fn expand_with<V: Lanes, const MODE: u8>(e: &super::Expand<'_, V::Elem>) 
                     if i + V::LANES <= e.len {
                         // Only the values the chunk takes are read.
                         let v = V::expand_load(e.src.add(k), bits);
-                        let d = V::load(e.dst.add(i));
-                        let r = match MODE {
-                            0 => v,
-                            1 => d.add(v),
-                            _ => d.mul_add(beta, v),
-                        };
-                        r.store_select(V::chunk_mask(V::group(bits, 0), 0), d, e.dst.add(i));
+                        land_chunk::<V, MODE>(v, bits, beta, e.dst.add(i));
                     } else {
                         let (mut b, mut kk) = (bits, k);
                         while b != 0 {
@@ -1100,6 +1087,28 @@ unsafe fn expand_with<V: Lanes, const MODE: u8>(e: &super::Expand<'_, V::Elem>) 
                 c += V::LANES;
             }
         }
+    }
+}
+
+/// Lands the values `v` of an expanded chunk on the kept lanes (`bits`) of `p`, as
+/// [`expand_with`]'s `MODE` says (`v`, `d + v` or `v + beta · d`); the other lanes keep
+/// their bits.
+///
+/// # Safety
+///
+/// `p` is valid for reads and writes of `LANES` elements; the CPU has the features of `V`.
+#[cfg(feature = "alloc")]
+#[inline(always)]
+unsafe fn land_chunk<V: Lanes, const MODE: u8>(v: V, bits: u64, beta: V, p: *mut V::Elem) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let d = V::load(p);
+        let r = match MODE {
+            0 => v,
+            1 => d.add(v),
+            _ => d.mul_add(beta, v),
+        };
+        r.store_select(V::chunk_mask(V::group(bits, 0), 0), d, p);
     }
 }
 
