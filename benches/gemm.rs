@@ -22,7 +22,8 @@
 //! Batches are `n x m` with one example per column, column-major (as in
 //! `examples/train`). `dW` is column-major in the groups named as in the issue, row-major
 //! in the `_rowmajor` groups. `step_1024_m128` is a whole layer step: forward, input
-//! gradient, fused SGD step.
+//! gradient, fused SGD step, through `layer::ThinnedBatch` (`masked_*`) and through the
+//! three free functions (`separate_keep0.5`).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -366,7 +367,9 @@ fn dx<M: Measurement>(c: &mut Criterion<M>) {
 }
 
 /// A whole layer step at m = 128, `W` column-major: `Z = W X̃ + b`, `dX = Wᵀ dZ ⊙ r /
-/// keep`, `W -= lr dZ X̃ᵀ`.
+/// keep`, `W -= lr dZ X̃ᵀ`. `masked_*` runs it through a `layer::ThinnedBatch` (the kept
+/// columns of `W` gathered once for the three operations); `separate_keep0.5` calls
+/// `forward_batch`, `input_grad_batch` and `sgd_step_batch`, each gathering on its own.
 fn step<M: Measurement>(c: &mut Criterion<M>) {
     let m = 128;
     let mut w = random(N * N, 6);
@@ -377,6 +380,7 @@ fn step<M: Measurement>(c: &mut Criterion<M>) {
     let mut dx = vec![0.0f32; N * m];
     let (half, all) = masks(N);
     let mut ws = vec![0.0f32; layer::batch_workspace_len::<f32>(N, N, m)];
+    let mut thin_ws = vec![0.0f32; layer::thinned_workspace_len::<f32>(N, N, m)];
     let lr = 1e-6;
     let mut g = config(c, "step_1024_m128");
     for (fname, words, keep) in [
@@ -386,44 +390,69 @@ fn step<M: Measurement>(c: &mut Criterion<M>) {
         let mask = Mask::new(words, N).unwrap();
         g.bench_function(fname, |b| {
             b.iter(|| {
-                let xv = view(&x, N, m, true);
-                let dzv = view(&dz, N, m, true);
-                layer::forward_batch(
-                    view(&w, N, N, true),
-                    xv,
+                let mut step = layer::ThinnedBatch::new(
+                    view_mut(&mut w, N, N, true),
                     mask,
                     keep,
                     None,
+                    &mut thin_ws,
+                )
+                .unwrap();
+                step.forward(
+                    view(&x, N, m, true),
                     Some(&bias),
                     view_mut(&mut z, N, m, true),
-                    &mut ws,
                 )
                 .unwrap();
-                layer::input_grad_batch(
-                    view(&w, N, N, true),
-                    dzv,
-                    mask,
-                    keep,
-                    None,
-                    view_mut(&mut dx, N, m, true),
-                    &mut ws,
-                )
-                .unwrap();
-                layer::sgd_step_batch(
-                    view_mut(&mut w, N, N, true),
-                    dzv,
-                    xv,
-                    mask,
-                    keep,
-                    None,
-                    lr,
-                    &mut ws,
-                )
-                .unwrap();
+                step.input_grad(view(&dz, N, m, true), view_mut(&mut dx, N, m, true))
+                    .unwrap();
+                step.sgd_step(view(&dz, N, m, true), view(&x, N, m, true), lr)
+                    .unwrap();
                 black_box((&mut z, &mut dx, &mut w));
             })
         });
     }
+    let mask = Mask::new(&half, N).unwrap();
+    let keep = KeepProb::new(0.5).unwrap();
+    g.bench_function("separate_keep0.5", |b| {
+        b.iter(|| {
+            let xv = view(&x, N, m, true);
+            let dzv = view(&dz, N, m, true);
+            layer::forward_batch(
+                view(&w, N, N, true),
+                xv,
+                mask,
+                keep,
+                None,
+                Some(&bias),
+                view_mut(&mut z, N, m, true),
+                &mut ws,
+            )
+            .unwrap();
+            layer::input_grad_batch(
+                view(&w, N, N, true),
+                dzv,
+                mask,
+                keep,
+                None,
+                view_mut(&mut dx, N, m, true),
+                &mut ws,
+            )
+            .unwrap();
+            layer::sgd_step_batch(
+                view_mut(&mut w, N, N, true),
+                dzv,
+                xv,
+                mask,
+                keep,
+                None,
+                lr,
+                &mut ws,
+            )
+            .unwrap();
+            black_box((&mut z, &mut dx, &mut w));
+        })
+    });
     g.bench_function("matrixmultiply_dense", |b| {
         b.iter(|| {
             for k in 0..m {

@@ -24,6 +24,9 @@
 //!   the `_batch` variants. Examples are the columns of `x`, `z`, `dz`, `dx`
 //!   (`n x m` views); whole columns of the batched `dW = dZ·Ãᵀ` and whole rows of `dX`
 //!   are skipped, so the work scales with `keep` at any batch size.
+//! - A whole training step of such a layer (forward pass, input gradient, SGD step) with
+//!   `alloc`: a [`ThinnedBatch`], which gathers the kept block of `W` once for the step
+//!   instead of once per operation.
 //! - A mask per example (PyTorch's `nn.Dropout`): the `_per_example` variants, one
 //!   masked single-example kernel per example; store `x` and `dz` column-major so each
 //!   example is contiguous. For large batches a dense matrix product on the masked
@@ -52,6 +55,11 @@
 //!   masks); the gather and scatter add one pass over the kept part of `W` or `dW`.
 //!   bitdrop allocates nothing; matrixmultiply allocates (and frees) its own packing
 //!   buffer in each GEMM call.
+//! - **A [`ThinnedBatch`]** (`alloc`) runs the same GEMMs, but gathers the kept block of
+//!   `W` once, when it is made, for all the operations of a step: the forward pass and
+//!   `dX` multiply with that copy, and the SGD step updates the copy and writes it back
+//!   over the kept block of `W` (a copy where the free function adds a compact update
+//!   into `W`). Its workspace, [`thinned_workspace_len`], has room for that block too.
 //! - **without `alloc`** (microcontrollers): bitdrop's masked kernels (one masked
 //!   matrix-vector product per kept column of the output), which need no workspace:
 //!   [`batch_workspace_len`] is 0 there. Nothing allocates.
@@ -60,6 +68,11 @@
 //! `dW`) column-major for the cheapest gather and scatter (a kept unit's column is one
 //! contiguous copy); row-major works at the cost of walking the mask bit by bit along
 //! each row.
+
+#[cfg(feature = "alloc")]
+mod thinned;
+#[cfg(feature = "alloc")]
+pub use thinned::{ThinnedBatch, thinned_workspace_len};
 
 use crate::error::{check_len, check_mask_len, check_shape};
 use crate::mask::valid_bits;

@@ -3,6 +3,8 @@
 
 mod common;
 
+#[cfg(feature = "alloc")]
+use bitdrop::Error;
 use bitdrop::{BatchMask, KeepProb, Mask, MaskBatch, layer, reference};
 use common::*;
 
@@ -24,8 +26,10 @@ const SHAPES: &[(usize, usize, usize)] = if cfg!(miri) {
     ]
 };
 
-/// Shapes with a 1000-unit side, sampled sparsely (see `for_each_case`): the
-/// matrixmultiply path's blocks of rows, and a long masked dimension. Miri runs none.
+/// Shapes with a 1000-unit side, sampled sparsely (see `for_each_case`): a long masked
+/// dimension, and (300 x 1000, m = 2) the matrixmultiply path's blocks of rows: each of
+/// its products there runs in two or more blocks (a block's gathered `A` and compact `C`
+/// take about 512 KiB). Miri runs none.
 const LARGE_SHAPES: &[(usize, usize, usize)] = if cfg!(miri) {
     &[]
 } else {
@@ -35,13 +39,58 @@ const LARGE_SHAPES: &[(usize, usize, usize)] = if cfg!(miri) {
         (65, 7, 1000),
         (1000, 1, 0),
         (0, 1000, 7),
+        (300, 1000, 2),
     ]
 };
 const LARGE: usize = 1000;
 
+/// Shapes on which a `ThinnedBatch`'s products (its `W` already gathered, so only the
+/// compact `C` counts toward a block) run in two or more blocks of rows, in `f64`: the
+/// kept rows of `dX` (`3 x 2100`) and of `Z` under an output mask (`2100 x 3`) times
+/// `m = 128`. Miri runs none.
+#[cfg(feature = "alloc")]
+const THINNED_BLOCK_SHAPES: &[(usize, usize, usize)] = if cfg!(miri) {
+    &[]
+} else {
+    &[(3, 2100, 128), (2100, 3, 128)]
+};
+
 /// A workspace for a case, pre-filled with the sentinel.
 fn workspace<T: Float>(c: &Case<T>) -> Vec<T> {
     vec![T::sentinel(); layer::batch_workspace_len::<T>(c.n_out, c.n_in, c.m)]
+}
+
+/// Which batch path a test runs: the shared-mask free functions, a `ThinnedBatch` (shared
+/// mask, kept weights gathered once), or one mask per example.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum How {
+    Shared,
+    #[cfg(feature = "alloc")]
+    Thinned,
+    PerExample,
+}
+
+#[cfg(feature = "alloc")]
+/// Runs `f` on a `ThinnedBatch` over a copy of the case's `W`, which must come back
+/// bitwise unchanged (of its methods only `sgd_step` writes `W`).
+fn thinned<T: Float>(
+    c: &Case<T>,
+    f: impl FnOnce(&mut layer::ThinnedBatch<'_, T>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut w = c.w.clone();
+    let len = layer::thinned_workspace_len::<T>(c.n_out, c.n_in, c.m);
+    let mut ws = vec![T::sentinel(); len];
+    let out = c.out.as_ref().map(|o| o.shared());
+    let result = layer::ThinnedBatch::new(w.view_mut(), c.mask.shared(), c.keep, out, &mut ws)
+        .and_then(|mut step| f(&mut step));
+    let same = w.data.iter().zip(&c.w.data);
+    assert!(
+        same.clone()
+            .all(|(a, b)| a.to_bits_u64() == b.to_bits_u64()),
+        "{}: a ThinnedBatch wrote W outside sgd_step",
+        c.label
+    );
+    result
 }
 
 /// Masks for a batch: either one shared, or one per example.
@@ -212,8 +261,8 @@ fn for_each_case<T: Float>(
     }
 }
 
-fn forward_matches<T: Float>(shapes: &[(usize, usize, usize)], seed: u64, shared: bool) {
-    for_each_case::<T>(shapes, seed, shared, |c| {
+fn forward_matches<T: Float>(shapes: &[(usize, usize, usize)], seed: u64, how: How) {
+    for_each_case::<T>(shapes, seed, how != How::PerExample, |c| {
         let mut rng = rng(seed + 7);
         let bias: Vec<T> = random_vec(c.n_out, &mut rng);
         let bias = (c.m % 2 == 1).then_some(&bias[..]);
@@ -237,29 +286,34 @@ fn forward_matches<T: Float>(shapes: &[(usize, usize, usize)], seed: u64, shared
             expected.view_mut(),
         )
         .unwrap();
-        if c.shared {
-            let out = c.out.as_ref().map(|o| o.shared());
-            layer::forward_batch(
-                c.w.view(),
-                c.x.view(),
-                c.mask.shared(),
-                c.keep,
-                out,
-                bias,
-                actual.view_mut(),
-                &mut workspace(c),
-            )
-        } else {
-            let out = c.out.as_ref().map(|o| o.batch());
-            layer::forward_per_example(
-                c.w.view(),
-                c.x.view(),
-                c.mask.batch(),
-                c.keep,
-                out,
-                bias,
-                actual.view_mut(),
-            )
+        match how {
+            How::Shared => {
+                let out = c.out.as_ref().map(|o| o.shared());
+                layer::forward_batch(
+                    c.w.view(),
+                    c.x.view(),
+                    c.mask.shared(),
+                    c.keep,
+                    out,
+                    bias,
+                    actual.view_mut(),
+                    &mut workspace(c),
+                )
+            }
+            #[cfg(feature = "alloc")]
+            How::Thinned => thinned(c, |step| step.forward(c.x.view(), bias, actual.view_mut())),
+            How::PerExample => {
+                let out = c.out.as_ref().map(|o| o.batch());
+                layer::forward_per_example(
+                    c.w.view(),
+                    c.x.view(),
+                    c.mask.batch(),
+                    c.keep,
+                    out,
+                    bias,
+                    actual.view_mut(),
+                )
+            }
         }
         .unwrap();
         compare(
@@ -289,10 +343,10 @@ fn forward_matches<T: Float>(shapes: &[(usize, usize, usize)], seed: u64, shared
 fn weight_update_matches<T: Float>(
     shapes: &[(usize, usize, usize)],
     seed: u64,
-    shared: bool,
+    how: How,
     lr: Option<f64>,
 ) {
-    for_each_case::<T>(shapes, seed, shared, |c| {
+    for_each_case::<T>(shapes, seed, how != How::PerExample, |c| {
         let mut rng = rng(seed + 11);
         let examples = |j: usize, i: usize| -> Vec<usize> {
             (0..c.m)
@@ -321,27 +375,34 @@ fn weight_update_matches<T: Float>(
                     expected.view_mut(),
                 )
                 .unwrap();
-                if c.shared {
-                    let out = c.out.as_ref().map(|o| o.shared());
-                    layer::weight_grad_batch(
-                        c.dz.view(),
-                        c.x.view(),
-                        c.mask.shared(),
-                        c.keep,
-                        out,
-                        actual.view_mut(),
-                        &mut workspace(c),
-                    )
-                } else {
-                    let out = c.out.as_ref().map(|o| o.batch());
-                    layer::weight_grad_per_example(
-                        c.dz.view(),
-                        c.x.view(),
-                        c.mask.batch(),
-                        c.keep,
-                        out,
-                        actual.view_mut(),
-                    )
+                match how {
+                    How::Shared => {
+                        let out = c.out.as_ref().map(|o| o.shared());
+                        layer::weight_grad_batch(
+                            c.dz.view(),
+                            c.x.view(),
+                            c.mask.shared(),
+                            c.keep,
+                            out,
+                            actual.view_mut(),
+                            &mut workspace(c),
+                        )
+                    }
+                    #[cfg(feature = "alloc")]
+                    How::Thinned => thinned(c, |step| {
+                        step.weight_grad(c.dz.view(), c.x.view(), actual.view_mut())
+                    }),
+                    How::PerExample => {
+                        let out = c.out.as_ref().map(|o| o.batch());
+                        layer::weight_grad_per_example(
+                            c.dz.view(),
+                            c.x.view(),
+                            c.mask.batch(),
+                            c.keep,
+                            out,
+                            actual.view_mut(),
+                        )
+                    }
                 }
                 .unwrap();
                 "weight_grad"
@@ -358,29 +419,47 @@ fn weight_update_matches<T: Float>(
                     lr,
                 )
                 .unwrap();
-                if c.shared {
-                    let out = c.out.as_ref().map(|o| o.shared());
-                    layer::sgd_step_batch(
-                        actual.view_mut(),
-                        c.dz.view(),
-                        c.x.view(),
-                        c.mask.shared(),
-                        c.keep,
-                        out,
-                        lr,
-                        &mut workspace(c),
-                    )
-                } else {
-                    let out = c.out.as_ref().map(|o| o.batch());
-                    layer::sgd_step_per_example(
-                        actual.view_mut(),
-                        c.dz.view(),
-                        c.x.view(),
-                        c.mask.batch(),
-                        c.keep,
-                        out,
-                        lr,
-                    )
+                match how {
+                    #[cfg(feature = "alloc")]
+                    How::Thinned => {
+                        // The step updates the W it borrows: `actual`.
+                        let out = c.out.as_ref().map(|o| o.shared());
+                        let len = layer::thinned_workspace_len::<T>(c.n_out, c.n_in, c.m);
+                        let mut ws = vec![T::sentinel(); len];
+                        layer::ThinnedBatch::new(
+                            actual.view_mut(),
+                            c.mask.shared(),
+                            c.keep,
+                            out,
+                            &mut ws,
+                        )
+                        .and_then(|mut step| step.sgd_step(c.dz.view(), c.x.view(), lr))
+                    }
+                    How::Shared => {
+                        let out = c.out.as_ref().map(|o| o.shared());
+                        layer::sgd_step_batch(
+                            actual.view_mut(),
+                            c.dz.view(),
+                            c.x.view(),
+                            c.mask.shared(),
+                            c.keep,
+                            out,
+                            lr,
+                            &mut workspace(c),
+                        )
+                    }
+                    How::PerExample => {
+                        let out = c.out.as_ref().map(|o| o.batch());
+                        layer::sgd_step_per_example(
+                            actual.view_mut(),
+                            c.dz.view(),
+                            c.x.view(),
+                            c.mask.batch(),
+                            c.keep,
+                            out,
+                            lr,
+                        )
+                    }
                 }
                 .unwrap();
                 "sgd_step"
@@ -407,8 +486,8 @@ fn weight_update_matches<T: Float>(
     });
 }
 
-fn input_grad_matches<T: Float>(shapes: &[(usize, usize, usize)], seed: u64, shared: bool) {
-    for_each_case::<T>(shapes, seed, shared, |c| {
+fn input_grad_matches<T: Float>(shapes: &[(usize, usize, usize)], seed: u64, how: How) {
+    for_each_case::<T>(shapes, seed, how != How::PerExample, |c| {
         let before = Mat::new(c.n_in, c.m, c.batch_layout, T::sentinel());
         let (mut actual, mut expected) = (before.clone(), before.clone());
         reference::input_grad_batch(
@@ -420,27 +499,32 @@ fn input_grad_matches<T: Float>(shapes: &[(usize, usize, usize)], seed: u64, sha
             expected.view_mut(),
         )
         .unwrap();
-        if c.shared {
-            let out = c.out.as_ref().map(|o| o.shared());
-            layer::input_grad_batch(
-                c.w.view(),
-                c.dz.view(),
-                c.mask.shared(),
-                c.keep,
-                out,
-                actual.view_mut(),
-                &mut workspace(c),
-            )
-        } else {
-            let out = c.out.as_ref().map(|o| o.batch());
-            layer::input_grad_per_example(
-                c.w.view(),
-                c.dz.view(),
-                c.mask.batch(),
-                c.keep,
-                out,
-                actual.view_mut(),
-            )
+        match how {
+            How::Shared => {
+                let out = c.out.as_ref().map(|o| o.shared());
+                layer::input_grad_batch(
+                    c.w.view(),
+                    c.dz.view(),
+                    c.mask.shared(),
+                    c.keep,
+                    out,
+                    actual.view_mut(),
+                    &mut workspace(c),
+                )
+            }
+            #[cfg(feature = "alloc")]
+            How::Thinned => thinned(c, |step| step.input_grad(c.dz.view(), actual.view_mut())),
+            How::PerExample => {
+                let out = c.out.as_ref().map(|o| o.batch());
+                layer::input_grad_per_example(
+                    c.w.view(),
+                    c.dz.view(),
+                    c.mask.batch(),
+                    c.keep,
+                    out,
+                    actual.view_mut(),
+                )
+            }
         }
         .unwrap();
         compare(
@@ -466,40 +550,40 @@ fn input_grad_matches<T: Float>(shapes: &[(usize, usize, usize)], seed: u64, sha
 #[test]
 fn forward_shared_and_per_example() {
     at_every_level(|| {
-        forward_matches::<f32>(SHAPES, 100, true);
-        forward_matches::<f64>(SHAPES, 101, true);
-        forward_matches::<f32>(SHAPES, 102, false);
-        forward_matches::<f64>(SHAPES, 103, false);
+        forward_matches::<f32>(SHAPES, 100, How::Shared);
+        forward_matches::<f64>(SHAPES, 101, How::Shared);
+        forward_matches::<f32>(SHAPES, 102, How::PerExample);
+        forward_matches::<f64>(SHAPES, 103, How::PerExample);
     });
 }
 
 #[test]
 fn weight_grad_shared_and_per_example() {
     at_every_level(|| {
-        weight_update_matches::<f32>(SHAPES, 200, true, None);
-        weight_update_matches::<f64>(SHAPES, 201, true, None);
-        weight_update_matches::<f32>(SHAPES, 202, false, None);
-        weight_update_matches::<f64>(SHAPES, 203, false, None);
+        weight_update_matches::<f32>(SHAPES, 200, How::Shared, None);
+        weight_update_matches::<f64>(SHAPES, 201, How::Shared, None);
+        weight_update_matches::<f32>(SHAPES, 202, How::PerExample, None);
+        weight_update_matches::<f64>(SHAPES, 203, How::PerExample, None);
     });
 }
 
 #[test]
 fn sgd_step_shared_and_per_example() {
     at_every_level(|| {
-        weight_update_matches::<f32>(SHAPES, 300, true, Some(0.25));
-        weight_update_matches::<f64>(SHAPES, 301, true, Some(0.25));
-        weight_update_matches::<f32>(SHAPES, 302, false, Some(0.25));
-        weight_update_matches::<f64>(SHAPES, 303, false, Some(0.25));
+        weight_update_matches::<f32>(SHAPES, 300, How::Shared, Some(0.25));
+        weight_update_matches::<f64>(SHAPES, 301, How::Shared, Some(0.25));
+        weight_update_matches::<f32>(SHAPES, 302, How::PerExample, Some(0.25));
+        weight_update_matches::<f64>(SHAPES, 303, How::PerExample, Some(0.25));
     });
 }
 
 #[test]
 fn input_grad_shared_and_per_example() {
     at_every_level(|| {
-        input_grad_matches::<f32>(SHAPES, 400, true);
-        input_grad_matches::<f64>(SHAPES, 401, true);
-        input_grad_matches::<f32>(SHAPES, 402, false);
-        input_grad_matches::<f64>(SHAPES, 403, false);
+        input_grad_matches::<f32>(SHAPES, 400, How::Shared);
+        input_grad_matches::<f64>(SHAPES, 401, How::Shared);
+        input_grad_matches::<f32>(SHAPES, 402, How::PerExample);
+        input_grad_matches::<f64>(SHAPES, 403, How::PerExample);
     });
 }
 
@@ -507,10 +591,227 @@ fn input_grad_shared_and_per_example() {
 fn shared_mask_large_shapes() {
     // The matrixmultiply path does not depend on the level; bitdrop's kernels (the
     // portable path without `alloc`, and `dX`'s zeroing) run at the default one.
-    forward_matches::<f32>(LARGE_SHAPES, 500, true);
-    weight_update_matches::<f32>(LARGE_SHAPES, 501, true, None);
-    weight_update_matches::<f64>(LARGE_SHAPES, 502, true, Some(0.25));
-    input_grad_matches::<f32>(LARGE_SHAPES, 503, true);
+    forward_matches::<f32>(LARGE_SHAPES, 500, How::Shared);
+    weight_update_matches::<f32>(LARGE_SHAPES, 501, How::Shared, None);
+    weight_update_matches::<f64>(LARGE_SHAPES, 502, How::Shared, Some(0.25));
+    input_grad_matches::<f32>(LARGE_SHAPES, 503, How::Shared);
+}
+
+/// A `ThinnedBatch` computes what the shared-mask free functions compute, at every level
+/// (its gathers and scatters run bitdrop's vector kernels), `W` untouched outside
+/// `sgd_step`, dropped entries untouched by it.
+#[cfg(feature = "alloc")]
+#[test]
+fn thinned_batch_matches_the_reference() {
+    at_every_level(|| {
+        forward_matches::<f32>(SHAPES, 700, How::Thinned);
+        forward_matches::<f64>(SHAPES, 701, How::Thinned);
+        weight_update_matches::<f32>(SHAPES, 702, How::Thinned, None);
+        weight_update_matches::<f64>(SHAPES, 703, How::Thinned, Some(0.25));
+        weight_update_matches::<f32>(SHAPES, 704, How::Thinned, Some(0.25));
+        input_grad_matches::<f32>(SHAPES, 705, How::Thinned);
+        input_grad_matches::<f64>(SHAPES, 706, How::Thinned);
+    });
+    forward_matches::<f32>(LARGE_SHAPES, 710, How::Thinned);
+    weight_update_matches::<f32>(LARGE_SHAPES, 711, How::Thinned, Some(0.25));
+    input_grad_matches::<f32>(LARGE_SHAPES, 712, How::Thinned);
+    forward_matches::<f64>(THINNED_BLOCK_SHAPES, 713, How::Thinned);
+    input_grad_matches::<f64>(THINNED_BLOCK_SHAPES, 714, How::Thinned);
+}
+
+/// One `ThinnedBatch` through a whole step and on: forward, input gradient, SGD step,
+/// then a forward pass that must see the updated weights; the same calls through the
+/// free functions give the same results (the same GEMM shapes on the same compact
+/// operands, so within rounding of each other), and untouched entries stay bitwise.
+#[cfg(feature = "alloc")]
+#[test]
+fn thinned_batch_through_a_step() {
+    let shapes: &[(usize, usize, usize)] = if cfg!(miri) {
+        &[(3, 70, 2)]
+    } else {
+        &[(65, 130, 9), (1, 64, 1), (200, 7, 33)]
+    };
+    let mut rng = rng(720);
+    for &(n_out, n_in, m) in shapes {
+        for w_layout in LAYOUTS {
+            for with_out in [false, true] {
+                let mask = Bits::new(MaskKind::Random(0.5), n_in, &mut rng);
+                let out = Bits::new(MaskKind::Random(0.75), n_out, &mut rng);
+                let out_mask = with_out.then(|| out.mask());
+                let keep = KeepProb::new(0.5).unwrap();
+                let mut w = Mat::<f64>::new(n_out, n_in, w_layout, f64::sentinel());
+                w.randomize(&mut rng);
+                let mut x = Mat::<f64>::new(n_in, m, Layout::ColMajor, 0.0);
+                x.randomize(&mut rng);
+                let mut dz = Mat::<f64>::new(n_out, m, Layout::RowMajor, 0.0);
+                dz.randomize(&mut rng);
+                let bias: Vec<f64> = random_vec(n_out, &mut rng);
+                let label = format!("{n_out}x{n_in} m={m} W {w_layout:?} out {with_out}");
+
+                // The free functions.
+                let mut w_free = w.clone();
+                let mut ws = vec![0.0; layer::batch_workspace_len::<f64>(n_out, n_in, m)];
+                let mut z_free = Mat::<f64>::new(n_out, m, Layout::ColMajor, f64::sentinel());
+                let mut dx_free = Mat::<f64>::new(n_in, m, Layout::ColMajor, f64::sentinel());
+                let mut z2_free = z_free.clone();
+                let (xv, dzv) = (x.view(), dz.view());
+                let mk = mask.mask();
+                layer::forward_batch(
+                    w_free.view(),
+                    xv,
+                    mk,
+                    keep,
+                    out_mask,
+                    Some(&bias),
+                    z_free.view_mut(),
+                    &mut ws,
+                )
+                .unwrap();
+                layer::input_grad_batch(
+                    w_free.view(),
+                    dzv,
+                    mk,
+                    keep,
+                    out_mask,
+                    dx_free.view_mut(),
+                    &mut ws,
+                )
+                .unwrap();
+                layer::sgd_step_batch(
+                    w_free.view_mut(),
+                    dzv,
+                    xv,
+                    mk,
+                    keep,
+                    out_mask,
+                    0.125,
+                    &mut ws,
+                )
+                .unwrap();
+                layer::forward_batch(
+                    w_free.view(),
+                    xv,
+                    mk,
+                    keep,
+                    out_mask,
+                    None,
+                    z2_free.view_mut(),
+                    &mut ws,
+                )
+                .unwrap();
+
+                // One ThinnedBatch.
+                let mut w_thin = w.clone();
+                let mut ws = vec![0.0; layer::thinned_workspace_len::<f64>(n_out, n_in, m)];
+                let mut z = Mat::<f64>::new(n_out, m, Layout::ColMajor, f64::sentinel());
+                let mut dx = Mat::<f64>::new(n_in, m, Layout::ColMajor, f64::sentinel());
+                let mut z2 = z.clone();
+                let mut step =
+                    layer::ThinnedBatch::new(w_thin.view_mut(), mk, keep, out_mask, &mut ws)
+                        .unwrap();
+                step.forward(xv, Some(&bias), z.view_mut()).unwrap();
+                step.input_grad(dzv, dx.view_mut()).unwrap();
+                step.sgd_step(dzv, xv, 0.125).unwrap();
+                step.forward(xv, None, z2.view_mut()).unwrap();
+
+                for (what, a, b) in [
+                    ("z", &z, &z_free),
+                    ("dx", &dx, &dx_free),
+                    ("w", &w_thin, &w_free),
+                    ("z after the step", &z2, &z2_free),
+                ] {
+                    for (k, (p, q)) in a.data.iter().zip(&b.data).enumerate() {
+                        let same_bits = p.to_bits() == q.to_bits();
+                        let close = (p - q).abs() <= 1e-12 * (1.0 + q.abs());
+                        assert!(same_bits || close, "{label}: {what}[{k}] {p} vs {q}");
+                    }
+                }
+                // The forward pass after the step saw the new weights.
+                let changed = z2
+                    .data
+                    .iter()
+                    .zip(&z.data)
+                    .any(|(p, q)| p.to_bits() != q.to_bits());
+                assert!(
+                    changed || n_out == 0 || m == 0,
+                    "{label}: the second forward pass"
+                );
+            }
+        }
+    }
+}
+
+/// With every unit kept a `ThinnedBatch` gathers nothing: the workspace comes back
+/// untouched. With one unit dropped it is written (so the check can fail).
+#[cfg(feature = "alloc")]
+#[test]
+fn thinned_batch_all_kept_takes_the_direct_path() {
+    let (n_out, n_in, m) = if cfg!(miri) { (3, 70, 2) } else { (65, 70, 9) };
+    let mut rng = rng(730);
+    let mut w = Mat::<f32>::new(n_out, n_in, Layout::ColMajor, 0.0);
+    w.randomize(&mut rng);
+    let mut x = Mat::<f32>::new(n_in, m, Layout::ColMajor, 0.0);
+    x.randomize(&mut rng);
+    let all = Bits::new(MaskKind::All, n_in, &mut rng);
+    let mut one_dropped = all.words.clone();
+    one_dropped[0] &= !(1 << 3);
+    let one_dropped = Bits::new_from_words(one_dropped, n_in);
+    for (mask, direct) in [(&all, true), (&one_dropped, false)] {
+        let mut ws = vec![f32::sentinel(); layer::thinned_workspace_len::<f32>(n_out, n_in, m)];
+        let mut z = Mat::<f32>::new(n_out, m, Layout::ColMajor, 0.0);
+        let mut w2 = w.clone();
+        let mut step =
+            layer::ThinnedBatch::new(w2.view_mut(), mask.mask(), KeepProb::ONE, None, &mut ws)
+                .unwrap();
+        step.forward(x.view(), None, z.view_mut()).unwrap();
+        let untouched = ws.iter().all(|v| v.to_bits() == f32::sentinel().to_bits());
+        assert_eq!(untouched, direct, "workspace untouched = direct path");
+    }
+}
+
+/// Wrong shapes and short workspaces are errors that write nothing.
+#[cfg(feature = "alloc")]
+#[test]
+fn thinned_batch_errors() {
+    let (n_out, n_in, m) = (5, 9, 4);
+    let mut rng = rng(740);
+    let mask = Bits::new(MaskKind::Random(0.5), n_in, &mut rng);
+    let mut w = Mat::<f32>::new(n_out, n_in, Layout::RowMajor, 0.0);
+    w.randomize(&mut rng);
+    let before = w.clone();
+    let need = layer::thinned_workspace_len::<f32>(n_out, n_in, m);
+    let mut short = vec![0.0f32; layer::thinned_workspace_len::<f32>(n_out, n_in, 0) - 1];
+    let r = layer::ThinnedBatch::new(w.view_mut(), mask.mask(), KeepProb::ONE, None, &mut short);
+    assert!(matches!(r, Err(Error::Workspace { .. })), "{r:?}");
+    let wrong = Bits::new(MaskKind::All, n_in + 1, &mut rng);
+    let mut ws = vec![0.0f32; need];
+    let r = layer::ThinnedBatch::new(w.view_mut(), wrong.mask(), KeepProb::ONE, None, &mut ws);
+    assert!(matches!(r, Err(Error::MaskLength { .. })), "{r:?}");
+
+    // A workspace for batches of m - 1 is too short for a batch of m.
+    let mut ws = vec![0.0f32; layer::thinned_workspace_len::<f32>(n_out, n_in, m - 1)];
+    let x = Mat::<f32>::new(n_in, m, Layout::ColMajor, 1.0);
+    let dz = Mat::<f32>::new(n_out, m, Layout::ColMajor, 1.0);
+    let mut z = Mat::<f32>::new(n_out, m, Layout::ColMajor, f32::sentinel());
+    let z_before = z.clone();
+    let mut step =
+        layer::ThinnedBatch::new(w.view_mut(), mask.mask(), KeepProb::ONE, None, &mut ws).unwrap();
+    let r = step.forward(x.view(), None, z.view_mut());
+    assert!(matches!(r, Err(Error::Workspace { .. })), "{r:?}");
+    let r = step.sgd_step(dz.view(), x.view(), 1.0);
+    assert!(matches!(r, Err(Error::Workspace { .. })), "{r:?}");
+    // A batch of the wrong height.
+    let x_short = Mat::<f32>::new(n_in - 1, m - 1, Layout::ColMajor, 1.0);
+    let r = step.forward(x_short.view(), None, z.view_mut());
+    assert!(matches!(r, Err(Error::Shape { .. })), "{r:?}");
+    let same = |a: &Mat<f32>, b: &Mat<f32>| {
+        a.data
+            .iter()
+            .zip(&b.data)
+            .all(|(p, q)| p.to_bits() == q.to_bits())
+    };
+    assert!(same(&z, &z_before), "z written on error");
+    assert!(same(&w, &before), "W written on error");
 }
 
 /// With every unit kept the GEMM runs on the caller's matrices: a sentinel-filled

@@ -144,6 +144,8 @@ fn every_operation_is_allocation_free() {
     let mut zb = vec![0.0f32; n_out * m];
     let mut dxb = vec![0.0f32; n_in * m];
     let mut ws = vec![0.0f32; layer::batch_workspace_len::<f32>(n_out, n_in, m)];
+    #[cfg(feature = "alloc")]
+    let mut thin_ws = vec![0.0f32; layer::thinned_workspace_len::<f32>(n_out, n_in, m)];
     let mut all_words = vec![0u64; words_for(n_in)];
     MaskMut::new(&mut all_words, n_in).unwrap().fill(true);
     let all = Mask::new(&all_words, n_in).unwrap();
@@ -270,6 +272,19 @@ fn every_operation_is_allocation_free() {
             only_gemm_buffers(&what, || {
                 let ws_ = view_mut(&mut w_mut, n_out, n_in, col_major);
                 layer::sgd_step_batch(ws_, dzs, xs, mask, keep, out, 0.1, &mut ws).unwrap();
+            });
+            #[cfg(feature = "alloc")]
+            only_gemm_buffers(&format!("{what}, ThinnedBatch"), || {
+                let w_thin = view_mut(&mut w_mut, n_out, n_in, col_major);
+                let mut step =
+                    layer::ThinnedBatch::new(w_thin, mask, keep, out, &mut thin_ws).unwrap();
+                let zs = MatMut::col_major(&mut zb, n_out, m).unwrap();
+                step.forward(xs, Some(&bias), zs).unwrap();
+                let dxs = MatMut::col_major(&mut dxb, n_in, m).unwrap();
+                step.input_grad(dzs, dxs).unwrap();
+                let dws = view_mut(&mut dw, n_out, n_in, col_major);
+                step.weight_grad(dzs, xs, dws).unwrap();
+                step.sgd_step(dzs, xs, 0.1).unwrap();
             });
         }
     }

@@ -198,7 +198,7 @@ unsafe fn call<T: Element>(
 /// [`workspace_len`]. Nothing is written then.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm<T: Element>(
-    mut c: MatMut<'_, T>,
+    c: MatMut<'_, T>,
     alpha: T,
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
@@ -208,10 +208,51 @@ pub(crate) fn gemm<T: Element>(
     col_mask: Option<Mask<'_>>,
     workspace: &mut [T],
 ) -> Result<(), Error> {
-    let (rows, inner) = a.shape();
-    let cols = c.cols();
+    checked_gemm(
+        c, alpha, a, false, b, beta, row_mask, inner_mask, col_mask, workspace,
+    )
+}
+
+/// [`gemm`] with `a` already compact: only the kept rows and kept inner columns of the
+/// full `A`, in order (`count(row_mask) x count(inner_mask)`, as [`gather_kept`] makes
+/// it, a mask that keeps every unit counting all of them). Nothing of `A` is gathered.
+///
+/// # Errors
+///
+/// As [`gemm`], `a`'s shape checked against the masks' counts.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_compact_a<T: Element>(
+    c: MatMut<'_, T>,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    row_mask: Option<Mask<'_>>,
+    inner_mask: Option<Mask<'_>>,
+    col_mask: Option<Mask<'_>>,
+    workspace: &mut [T],
+) -> Result<(), Error> {
+    checked_gemm(
+        c, alpha, a, true, b, beta, row_mask, inner_mask, col_mask, workspace,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn checked_gemm<T: Element>(
+    mut c: MatMut<'_, T>,
+    alpha: T,
+    a: MatRef<'_, T>,
+    a_compact: bool,
+    b: MatRef<'_, T>,
+    beta: T,
+    row_mask: Option<Mask<'_>>,
+    inner_mask: Option<Mask<'_>>,
+    col_mask: Option<Mask<'_>>,
+    workspace: &mut [T],
+) -> Result<(), Error> {
+    let (rows, cols) = c.shape();
+    let inner = b.rows();
     check_shape("b", (inner, cols), b.shape())?;
-    check_shape("c", (rows, cols), c.shape())?;
     if let Some(m) = row_mask {
         check_mask_len("row_mask", rows, m.len())?;
     }
@@ -220,6 +261,12 @@ pub(crate) fn gemm<T: Element>(
     }
     if let Some(m) = col_mask {
         check_mask_len("col_mask", cols, m.len())?;
+    }
+    let (row_sel, inner_sel) = (Sel::new(row_mask, rows), Sel::new(inner_mask, inner));
+    if a_compact {
+        check_shape("a", (row_sel.count, inner_sel.count), a.shape())?;
+    } else {
+        check_shape("a", (rows, inner), a.shape())?;
     }
     let expected = workspace_len::<T>(rows, inner, cols);
     if workspace.len() < expected {
@@ -232,19 +279,141 @@ pub(crate) fn gemm<T: Element>(
         c: c.raw_mut(),
         alpha,
         a: a.raw(),
+        a_compact,
         b: b.raw(),
         beta,
-        rows: Sel::new(row_mask, rows),
-        inner: Sel::new(inner_mask, inner),
+        rows: row_sel,
+        inner: inner_sel,
         cols: Sel::new(col_mask, cols),
         ws: workspace.as_mut_ptr(),
     };
     // SAFETY: the views' constructors put every element inside its slice and made `c`'s
     // elements distinct; `c` and `workspace` are borrowed mutably while `a` and `b` are
-    // shared borrows, so all are disjoint; shapes and mask lengths were checked above (a
-    // `Mask` has words_for(len) words with clear tails, its count is its set bits), and
-    // the workspace holds `workspace_len(rows, inner, cols)` elements.
+    // shared borrows, so all are disjoint; shapes (a compact `a`'s against the masks'
+    // counts) and mask lengths were checked above (a `Mask` has words_for(len) words with
+    // clear tails, its count is its set bits), and the workspace holds
+    // `workspace_len(rows, inner, cols)` elements.
     unsafe { g.run() };
+    Ok(())
+}
+
+/// `C = alpha · A · B + beta · C` on whole matrices: matrixmultiply on the views as they
+/// are, no workspace.
+///
+/// # Errors
+///
+/// If the shapes disagree. Nothing is written then.
+pub(crate) fn gemm_dense<T: Element>(
+    mut c: MatMut<'_, T>,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+) -> Result<(), Error> {
+    let (rows, inner) = a.shape();
+    let cols = c.cols();
+    check_shape("b", (inner, cols), b.shape())?;
+    check_shape("c", (rows, cols), c.shape())?;
+    let g = Masked {
+        c: c.raw_mut(),
+        alpha,
+        a: a.raw(),
+        a_compact: false,
+        b: b.raw(),
+        beta,
+        rows: Sel::new(None, rows),
+        inner: Sel::new(None, inner),
+        cols: Sel::new(None, cols),
+        ws: core::ptr::null_mut(),
+    };
+    // SAFETY: as in `checked_gemm`; with no mask `run` calls the GEMM on the views
+    // directly (or scales `c` when `inner` is 0) and never touches the workspace.
+    unsafe { g.run() };
+    Ok(())
+}
+
+/// Copies the kept rows x kept columns of `src` into the front of `dst` as a compact
+/// matrix (a mask that keeps every unit counting all of them) in the source's contiguous
+/// direction, and returns it.
+///
+/// # Errors
+///
+/// If a mask has the wrong length or `dst` is shorter than the compact matrix. Nothing
+/// is written then.
+pub(crate) fn gather_kept<'d, T: Element>(
+    src: MatRef<'_, T>,
+    row_mask: Option<Mask<'_>>,
+    col_mask: Option<Mask<'_>>,
+    dst: &'d mut [T],
+) -> Result<MatMut<'d, T>, Error> {
+    let (rows, cols) = src.shape();
+    if let Some(m) = row_mask {
+        check_mask_len("row_mask", rows, m.len())?;
+    }
+    if let Some(m) = col_mask {
+        check_mask_len("col_mask", cols, m.len())?;
+    }
+    let (rows, cols) = (Sel::new(row_mask, rows), Sel::new(col_mask, cols));
+    let expected = rows.count.saturating_mul(cols.count);
+    if dst.len() < expected {
+        return Err(Error::Workspace {
+            expected,
+            found: dst.len(),
+        });
+    }
+    let compact = if expected == 0 {
+        RawMat {
+            ptr: dst.as_ptr(),
+            rows: rows.count,
+            cols: cols.count,
+            row_stride: 1,
+            col_stride: 1,
+        }
+    } else {
+        // SAFETY: `src` is a checked view of `rows.len x cols.len` elements inside its
+        // slice; `dst` holds at least `rows.count * cols.count` elements and is borrowed
+        // mutably, so disjoint from `src`; the selections come from checked masks.
+        unsafe { gather(src.raw(), rows, cols, dst.as_mut_ptr()) }
+    };
+    MatMut::new(
+        dst,
+        compact.rows,
+        compact.cols,
+        compact.row_stride,
+        compact.col_stride,
+    )
+}
+
+/// Writes a compact matrix `p` (`count(row_mask) x count(col_mask)`, as
+/// [`gather_kept`] makes it) into the kept rows x kept columns of `c`; no other entry of
+/// `c` is written.
+///
+/// # Errors
+///
+/// If a mask has the wrong length or `p`'s shape is not the masks' counts. Nothing is
+/// written then.
+pub(crate) fn scatter_kept<T: Element>(
+    p: MatRef<'_, T>,
+    mut c: MatMut<'_, T>,
+    row_mask: Option<Mask<'_>>,
+    col_mask: Option<Mask<'_>>,
+) -> Result<(), Error> {
+    let (rows, cols) = c.shape();
+    if let Some(m) = row_mask {
+        check_mask_len("row_mask", rows, m.len())?;
+    }
+    if let Some(m) = col_mask {
+        check_mask_len("col_mask", cols, m.len())?;
+    }
+    let (rows, cols) = (Sel::new(row_mask, rows), Sel::new(col_mask, cols));
+    check_shape("p", (rows.count, cols.count), p.shape())?;
+    if rows.count == 0 || cols.count == 0 {
+        return Ok(());
+    }
+    // SAFETY: `p` is a checked `rows.count x cols.count` view, `c` a checked view of
+    // distinct elements, borrowed mutably while `p` is shared, so disjoint; the
+    // selections come from checked masks of `c`'s extents.
+    unsafe { scatter(p.raw(), c.raw_mut(), rows, cols, T::ZERO) };
     Ok(())
 }
 
@@ -253,6 +422,9 @@ struct Masked<'m, T> {
     c: RawMat<*mut T>,
     alpha: T,
     a: RawMat<*const T>,
+    /// `a` holds only the kept rows and kept inner columns (`rows.count x inner.count`),
+    /// gathered beforehand ([`gemm_compact_a`]).
+    a_compact: bool,
     b: RawMat<*const T>,
     beta: T,
     rows: Sel<'m>,
@@ -264,8 +436,9 @@ struct Masked<'m, T> {
 impl<T: Element> Masked<'_, T> {
     /// # Safety
     ///
-    /// `c` is `rows.len x cols.len`, `a` is `rows.len x inner.len`, `b` is
-    /// `inner.len x cols.len`, each inside its allocation, `c` of distinct elements and
+    /// `c` is `rows.len x cols.len`, `a` is `rows.len x inner.len` (`rows.count x
+    /// inner.count` if `a_compact`), `b` is `inner.len x cols.len`, each inside its
+    /// allocation, `c` of distinct elements and
     /// disjoint from the others; the selections' words cover their lengths with clear
     /// tails and `count` set bits; `ws` is valid for `workspace_len` writes and disjoint
     /// from all.
@@ -303,7 +476,7 @@ impl<T: Element> Masked<'_, T> {
             } else {
                 self.b
             };
-            let gather_a = rows.masked() || inner.masked();
+            let gather_a = !self.a_compact && (rows.masked() || inner.masked());
             let compact_c = rows.masked() || cols.masked();
             let a_row = if gather_a { inner.count } else { 0 };
             let c_row = if compact_c { cols.count } else { 0 };
@@ -312,9 +485,14 @@ impl<T: Element> Masked<'_, T> {
             // A block has at most min(rows, target + 63) rows.
             let c_ws = ws.add(rows.len.min(target + 63) * a_row);
             let mut start = 0; // first row of the block
+            let mut kept_before = 0; // kept rows before it: its first row in a compact `a`
             while start < rows.len {
                 let (end, block) = next_block(rows, start, target);
-                let a = self.a.rows_from(start, end - start);
+                let a = if self.a_compact {
+                    self.a.rows_from(kept_before, block.count)
+                } else {
+                    self.a.rows_from(start, end - start)
+                };
                 let c = self.c.rows_from(start, end - start);
                 if block.count > 0 {
                     let a = if gather_a {
@@ -330,6 +508,7 @@ impl<T: Element> Masked<'_, T> {
                         call(self.alpha, a, b, self.beta, c);
                     }
                 }
+                kept_before += block.count;
                 start = end;
             }
         }
