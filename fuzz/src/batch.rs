@@ -1,5 +1,6 @@
 //! `batch`: masked `gemm` against literal loops, and the mini-batch layer operations
-//! (`*_batch` with a shared mask, `*_per_example` with a mask per example) against
+//! (`*_batch` and `ThinnedBatch` with a shared mask, `*_per_example` with a mask per
+//! example) against
 //! `reference::*_batch`, at every level, `f32` and `f64`, every layout of `W` and of the
 //! batch matrices. Sizes up to 300 per dimension, at most 2^17 multiply-adds a case.
 
@@ -201,6 +202,8 @@ struct Case {
     n_in: usize,
     m: usize,
     shared: bool,
+    /// Shared masks through a `layer::ThinnedBatch` instead of the free functions.
+    thinned: bool,
     keep: KeepProb,
     scale: f64,
     values: bool,
@@ -240,12 +243,15 @@ fn layer_batch<T: Float>(op: Op, u: &mut U) -> arbitrary::Result<()> {
     let mut g = Gen::new(u.arbitrary()?);
     let input = Side::new(in_spec, n_in, m, shared, &mut g, u);
     let out = out_spec.map(|s| Side::new(s, n_out, m, shared, &mut g, u));
+    // Read last, so that older corpus inputs keep their meaning (false when exhausted).
+    let thinned = shared && u.arbitrary::<bool>()?;
     let values = keep_is_ordinary::<T>(keep);
     let c = Case {
         n_out,
         n_in,
         m,
         shared,
+        thinned,
         keep,
         scale: if values {
             T::from_f64(keep.scale()).to_f64()
@@ -259,7 +265,11 @@ fn layer_batch<T: Float>(op: Op, u: &mut U) -> arbitrary::Result<()> {
         b_layouts,
         label: format!(
             "{op:?} {} {} {n_out}x{n_in} m={m} W {w_layout:?} batch {b_layouts:?} keep {keep} in {in_spec:?} out {out_spec:?}",
-            if shared { "shared" } else { "per-example" },
+            match (shared, thinned) {
+                (true, true) => "thinned",
+                (true, false) => "shared",
+                _ => "per-example",
+            },
             T::NAME
         ),
     };
@@ -274,6 +284,30 @@ fn layer_batch<T: Float>(op: Op, u: &mut U) -> arbitrary::Result<()> {
         Op::Gemm => unreachable!("handled by gemm"),
     }
     Ok(())
+}
+
+/// A copy of `w` that can be viewed mutably (a `ThinnedBatch` borrows `W` mutably): the
+/// same layout unless it aliases (broadcast strides), then row-major.
+fn mutable_copy<T: Float>(w: &Mat<T>, layout: LayoutSpec) -> Mat<T> {
+    let mut copy = Mat::<T>::new(w.rows, w.cols, layout, true);
+    for j in 0..w.rows {
+        for i in 0..w.cols {
+            copy.set(j, i, w.get(j, i));
+        }
+    }
+    copy
+}
+
+/// A `ThinnedBatch` writes `W` only in its SGD step: nothing of the buffer changed.
+fn assert_same_bits<T: Float>(a: &Mat<T>, b: &Mat<T>, label: &str) {
+    let same = a.data.iter().zip(&b.data);
+    for (k, (p, q)) in same.enumerate() {
+        assert_eq!(
+            p.to_bits_u64(),
+            q.to_bits_u64(),
+            "{label}: W buffer [{k}] written"
+        );
+    }
 }
 
 fn w_matrix<T: Float>(c: &Case, g: &mut Gen) -> Mat<T> {
@@ -303,7 +337,22 @@ fn forward<T: Float>(c: &Case, g: &mut Gen, with_bias: bool) {
     .expect("reference::forward_batch");
     at_every_level(|level| {
         let mut actual = before.clone();
-        if c.shared {
+        if c.thinned {
+            let out = c.out.as_ref().map(Side::shared);
+            let (z, mut w2) = (actual.view_mut(), mutable_copy(&w, c.w_layout));
+            let before_w = w2.clone();
+            let r = batch_api::thinned_forward(
+                w2.view_mut(),
+                x.view(),
+                c.input.shared(),
+                c.keep,
+                out,
+                bias,
+                z,
+            );
+            assert_same_bits(&w2, &before_w, &c.label);
+            r
+        } else if c.shared {
             let out = c.out.as_ref().map(Side::shared);
             let z = actual.view_mut();
             batch_api::forward(w.view(), x.view(), c.input.shared(), c.keep, out, bias, z)
@@ -366,6 +415,20 @@ fn weight_update<T: Float>(c: &Case, g: &mut Gen, lr: Option<T>) {
         let a = actual.view_mut();
         let (dzv, xv, keep) = (dz.view(), x.view(), c.keep);
         match (lr, c.shared) {
+            (None, true) if c.thinned => {
+                // weight_grad does not read W: any W of the right shape.
+                let out = c.out.as_ref().map(Side::shared);
+                let mut w = Mat::<T>::new(c.n_out, c.n_in, c.w_layout, true);
+                let w_before = w.clone();
+                let mask = c.input.shared();
+                let r = batch_api::thinned_weight_grad(w.view_mut(), dzv, xv, mask, keep, out, a);
+                assert_same_bits(&w, &w_before, &c.label);
+                r
+            }
+            (Some(lr), true) if c.thinned => {
+                let out = c.out.as_ref().map(Side::shared);
+                batch_api::thinned_sgd_step(a, dzv, xv, c.input.shared(), keep, out, lr)
+            }
             (None, true) => {
                 let out = c.out.as_ref().map(Side::shared);
                 batch_api::weight_grad(dzv, xv, c.input.shared(), keep, out, a)
@@ -423,7 +486,15 @@ fn input_grad<T: Float>(c: &Case, g: &mut Gen) {
     at_every_level(|level| {
         let mut actual = before.clone();
         let dx = actual.view_mut();
-        if c.shared {
+        if c.thinned {
+            let out = c.out.as_ref().map(Side::shared);
+            let mut w2 = mutable_copy(&w, c.w_layout);
+            let before_w = w2.clone();
+            let mask = c.input.shared();
+            let r = batch_api::thinned_input_grad(w2.view_mut(), dz.view(), mask, c.keep, out, dx);
+            assert_same_bits(&w2, &before_w, &c.label);
+            r
+        } else if c.shared {
             let out = c.out.as_ref().map(Side::shared);
             batch_api::input_grad(w.view(), dz.view(), c.input.shared(), c.keep, out, dx)
         } else {
