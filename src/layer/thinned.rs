@@ -90,7 +90,6 @@ pub const fn thinned_workspace_len<T: Element>(n_out: usize, n_in: usize, m: usi
 /// assert_eq!(w, [0.5, -0.5, 1.0, 1.0, -0.0, -1.0]); // column 1 untouched
 /// # Ok::<(), bitdrop::Error>(())
 /// ```
-#[derive(Debug)]
 pub struct ThinnedBatch<'a, T> {
     w: MatMut<'a, T>,
     mask: Mask<'a>,
@@ -102,6 +101,29 @@ pub struct ThinnedBatch<'a, T> {
     workspace: &'a mut [T],
     /// The whole workspace's length, checked against each call's batch size.
     workspace_len: usize,
+}
+
+/// Shapes and counts, not the elements (`W` and the workspace can be megabytes).
+///
+/// ```
+/// use bitdrop::{KeepProb, Mask, MatMut, layer};
+///
+/// let mut w = [0.0f32; 6];
+/// let mut ws = vec![0.0f32; layer::thinned_workspace_len::<f32>(2, 3, 1)];
+/// let step = layer::ThinnedBatch::new(MatMut::row_major(&mut w, 2, 3)?,
+///     Mask::new(&[0b011], 3)?, KeepProb::new(0.5)?, None, &mut ws)?;
+/// assert!(format!("{step:?}").contains("kept: Some((2, 2))")); // 2 rows x 2 kept inputs
+/// # Ok::<(), bitdrop::Error>(())
+/// ```
+impl<T: Element> core::fmt::Debug for ThinnedBatch<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ThinnedBatch")
+            .field("shape", &(self.w.rows(), self.w.cols()))
+            .field("keep", &self.keep)
+            .field("kept", &self.kept.as_ref().map(|k| (k.rows(), k.cols())))
+            .field("workspace_len", &self.workspace_len)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a, T: Element> ThinnedBatch<'a, T> {
