@@ -53,8 +53,9 @@
 //!
 //! - `std` (default): runtime CPU feature detection, for bitdrop's kernels and for
 //!   matrixmultiply's; implies `alloc`.
-//! - `alloc`: owned conveniences ([`layer::BatchWorkspace`]) and the matrixmultiply-backed
-//!   path of the shared-mask batch operations (see [the batch path](layer#the-batch-path);
+//! - `alloc`: owned conveniences ([`layer::BatchWorkspace`]), the matrixmultiply-backed
+//!   path of the shared-mask batch operations and [`layer::ThinnedBatch`], a whole step on
+//!   the kept weights gathered once (see [the batch path](layer#the-batch-path);
 //!   matrixmultiply allocates a packing buffer in each GEMM call). The core (masks,
 //!   sampler, kernels, and the batch operations on bitdrop's own kernels) needs neither
 //!   and builds for `thumbv6m-none-eabi`.
