@@ -210,6 +210,17 @@ impl Masks {
         })
     }
 
+    /// The shared input mask of layer `l` and, with `out_masks`, its output mask (the
+    /// input mask of layer `l + 1`; the last layer has none). Per-batch masks only.
+    pub fn shared(&self, l: usize, out_masks: bool) -> Result<(Mask<'_>, Option<Mask<'_>>), Error> {
+        let out = if out_masks && l + 1 < self.words.len() {
+            Some(self.mask(l + 1)?)
+        } else {
+            None
+        };
+        Ok((self.mask(l)?, out))
+    }
+
     fn mask(&self, l: usize) -> Result<Mask<'_>, Error> {
         let n = self.sizes[l];
         Mask::new(&self.words[l][..words_for(n)], n)
@@ -411,6 +422,8 @@ pub struct Trainer {
     masks: Masks,
     /// For the `_batch` kernels.
     workspace: Vec<f32>,
+    /// One per layer for its `layer::ThinnedBatch` (per-batch masks, batches above one).
+    thinned: Vec<Vec<f32>>,
     rng: Xoshiro256PlusPlus,
 }
 
@@ -423,6 +436,16 @@ impl Trainer {
             grads: net.sizes[1..].iter().map(|&n| vec![0.0; n * cap]).collect(),
             masks: Masks::new(net, dropout.mode, cap),
             workspace: workspace_for(net, cap),
+            thinned: if dropout.mode == MaskMode::PerBatch && cap > 1 {
+                (0..net.layers())
+                    .map(|l| {
+                        let (n_out, n_in) = net.shape(l);
+                        vec![0.0; layer::thinned_workspace_len::<f32>(n_out, n_in, cap)]
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
             rng,
         }
     }
@@ -443,6 +466,21 @@ impl Trainer {
         let layers = net.layers();
         let d = self.dropout;
         self.masks.sample(&mut self.rng, &d, m)?;
+        if d.mode == MaskMode::PerBatch && m > 1 {
+            return thinned_step(
+                0,
+                &net.sizes,
+                &mut net.w,
+                &mut net.b,
+                &mut self.thinned,
+                &mut self.acts,
+                &mut self.grads,
+                &self.masks,
+                &d,
+                labels,
+                lr,
+            );
+        }
         let masks = &self.masks;
         for l in 0..layers {
             let (n_out, n_in) = net.shape(l);
@@ -506,6 +544,88 @@ impl Trainer {
         }
         Ok(loss)
     }
+}
+
+/// Layers `l..` of a step with per-batch masks, one `layer::ThinnedBatch` per layer: layer
+/// `l` gathers its kept weights once, runs its forward pass, hands the layers above to
+/// the recursion (which leaves this layer's `dz` in `grads[l]`), then runs its input
+/// gradient and SGD step on the same gathered weights. The recursion keeps each layer's
+/// step alive across the layers above it without allocating. Returns the summed loss.
+#[allow(clippy::too_many_arguments)]
+fn thinned_step(
+    l: usize,
+    sizes: &[usize],
+    w: &mut [Vec<f32>],
+    b: &mut [Vec<f32>],
+    workspaces: &mut [Vec<f32>],
+    acts: &mut [Vec<f32>],
+    grads: &mut [Vec<f32>],
+    masks: &Masks,
+    d: &Dropout,
+    labels: &[u16],
+    lr: f32,
+) -> Result<f32, Error> {
+    let m = labels.len();
+    let layers = sizes.len() - 1;
+    let (Some((w_l, w_above)), Some((b_l, b_above)), Some((ws_l, ws_above))) = (
+        w.split_first_mut(),
+        b.split_first_mut(),
+        workspaces.split_first_mut(),
+    ) else {
+        // Above the last layer: the loss, and its gradient as the last layer's `dz`.
+        let classes = sizes[layers];
+        let dz = &mut grads[layers - 1][..classes * m];
+        return Ok(softmax_xent(
+            &acts[layers][..classes * m],
+            labels,
+            classes,
+            dz,
+        ));
+    };
+    let (n_out, n_in) = (sizes[l + 1], sizes[l]);
+    let (input, output) = masks.shared(l, d.out_masks)?;
+    let w_l = MatMut::col_major(w_l, n_out, n_in)?;
+    let mut step = layer::ThinnedBatch::new(w_l, input, d.keep(l), output, ws_l)?;
+    {
+        let (below, above) = acts.split_at_mut(l + 1);
+        let x = MatRef::col_major(&below[l][..n_in * m], n_in, m)?;
+        let z = &mut above[0][..n_out * m];
+        step.forward(x, Some(b_l), MatMut::col_major(z, n_out, m)?)?;
+        if l + 1 < layers {
+            relu(z);
+        }
+    }
+    let loss = thinned_step(
+        l + 1,
+        sizes,
+        w_above,
+        b_above,
+        ws_above,
+        acts,
+        grads,
+        masks,
+        d,
+        labels,
+        lr,
+    )?;
+    let (below, here) = grads.split_at_mut(l);
+    let dz = &here[0][..n_out * m];
+    let x = &acts[l][..n_in * m];
+    if l > 0 {
+        let dx = &mut below[l - 1][..n_in * m];
+        step.input_grad(
+            MatRef::col_major(dz, n_out, m)?,
+            MatMut::col_major(dx, n_in, m)?,
+        )?;
+        relu_backward(dx, x);
+    }
+    step.sgd_step(
+        MatRef::col_major(dz, n_out, m)?,
+        MatRef::col_major(x, n_in, m)?,
+        lr,
+    )?;
+    bias_step(b_l, dz, lr);
+    Ok(loss)
 }
 
 /// Full-network forward passes (no dropout: inverted dropout needs no change at test
