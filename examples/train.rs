@@ -11,8 +11,9 @@
 //!
 //! It trains a 64-512-512-10 ReLU network by SGD on mini-batches of 32 with inverted
 //! dropout (keep 0.8 on the inputs, 0.5 on the hidden units; one mask per layer and
-//! mini-batch, each hidden mask also skipping the rows of the layer below, so that the
-//! batch kernels compute only kept x kept blocks) on procedurally generated 8x8 digit glyphs (few
+//! mini-batch, each hidden mask also skipping the rows of the layer below, so that each
+//! layer's `layer::ThinnedBatch` gathers and computes only its kept x kept block) on
+//! procedurally generated 8x8 digit glyphs (few
 //! training examples, so that it overfits without dropout), prints a line per epoch,
 //! trains the same network again without dropout, then times one training step with
 //! bitdrop's masked kernels against the same step done densely (mask multiplied into the

@@ -8,8 +8,8 @@ use bitdrop::KeepProb;
 /// How dropout masks are shared within a mini-batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MaskMode {
-    /// One mask per layer for the whole mini-batch ("one thinned network per step"):
-    /// the `layer::*_batch` kernels.
+    /// One mask per layer for the whole mini-batch ("one thinned network per step"): a
+    /// `layer::ThinnedBatch` per layer (the one-example kernels at batch 1).
     PerBatch,
     /// One mask per example (PyTorch's `nn.Dropout`): the `layer::*_per_example` kernels.
     PerExample,
