@@ -212,6 +212,7 @@ impl Masks {
 
     /// The shared input mask of layer `l` and, with `out_masks`, its output mask (the
     /// input mask of layer `l + 1`; the last layer has none). Per-batch masks only.
+    #[cfg(feature = "alloc")]
     pub fn shared(&self, l: usize, out_masks: bool) -> Result<(Mask<'_>, Option<Mask<'_>>), Error> {
         let out = if out_masks && l + 1 < self.words.len() {
             Some(self.mask(l + 1)?)
@@ -422,7 +423,9 @@ pub struct Trainer {
     masks: Masks,
     /// For the `_batch` kernels.
     workspace: Vec<f32>,
-    /// One per layer for its `layer::ThinnedBatch` (per-batch masks, batches above one).
+    /// One per layer for its `layer::ThinnedBatch` (per-batch masks, batches above one;
+    /// `alloc`, the matrixmultiply path).
+    #[cfg(feature = "alloc")]
     thinned: Vec<Vec<f32>>,
     rng: Xoshiro256PlusPlus,
 }
@@ -436,6 +439,7 @@ impl Trainer {
             grads: net.sizes[1..].iter().map(|&n| vec![0.0; n * cap]).collect(),
             masks: Masks::new(net, dropout.mode, cap),
             workspace: workspace_for(net, cap),
+            #[cfg(feature = "alloc")]
             thinned: if dropout.mode == MaskMode::PerBatch && cap > 1 {
                 (0..net.layers())
                     .map(|l| {
@@ -466,6 +470,7 @@ impl Trainer {
         let layers = net.layers();
         let d = self.dropout;
         self.masks.sample(&mut self.rng, &d, m)?;
+        #[cfg(feature = "alloc")]
         if d.mode == MaskMode::PerBatch && m > 1 {
             return thinned_step(
                 0,
@@ -551,6 +556,7 @@ impl Trainer {
 /// the recursion (which leaves this layer's `dz` in `grads[l]`), then runs its input
 /// gradient and SGD step on the same gathered weights. The recursion keeps each layer's
 /// step alive across the layers above it without allocating. Returns the summed loss.
+#[cfg(feature = "alloc")]
 #[allow(clippy::too_many_arguments)]
 fn thinned_step(
     l: usize,
