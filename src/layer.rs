@@ -91,6 +91,20 @@ fn write_bias<T: Element>(b: &[T], out: Option<Mask<'_>>, z: &mut MatMut<'_, T>)
     }
 }
 
+/// Writes the bias into every column of a batch `z` (kept outputs only) and returns the
+/// `beta` that adds the product to it: 1, or 0 without a bias (`z` then overwritten).
+fn bias_into<T: Element>(bias: Option<&[T]>, out: Option<Mask<'_>>, z: &mut MatMut<'_, T>) -> T {
+    let Some(b) = bias else {
+        return T::ZERO;
+    };
+    for k in 0..z.cols() {
+        if let Some(mut zk) = z.reborrow_mut().col(k) {
+            write_bias(b, out, &mut zk);
+        }
+    }
+    T::ONE
+}
+
 /// Writes exactly 0 into the rows of `dx` whose input unit is dropped.
 ///
 /// Walks `dx` in memory order: column by column when its rows are the strided direction
@@ -877,17 +891,7 @@ pub fn forward_batch<T: Element>(
         // Nothing to write, however many examples (`m` may be `usize::MAX` then).
         return Ok(());
     }
-    let beta = match bias {
-        Some(b) => {
-            for k in 0..m {
-                if let Some(mut zk) = z.reborrow_mut().col(k) {
-                    write_bias(b, out_mask, &mut zk);
-                }
-            }
-            T::ONE
-        }
-        None => T::ZERO,
-    };
+    let beta = bias_into(bias, out_mask, &mut z);
     let scale = keep.scale_as();
     batch_gemm(z, scale, w, x, beta, out_mask, Some(mask), None, workspace)
 }

@@ -1,8 +1,8 @@
 //! A shared-mask batch step on a layer's kept weights, gathered once: [`ThinnedBatch`].
 
 use super::{
-    batch_workspace_len, check_batch, check_len, check_out_mask, forward_batch, input_grad_batch,
-    sgd_step_batch, weight_grad_batch, write_bias, zero_dropped,
+    batch_workspace_len, bias_into, check_batch, check_len, check_out_mask, forward_batch,
+    input_grad_batch, sgd_step_batch, weight_grad_batch, zero_dropped,
 };
 use crate::arch::mm;
 use crate::error::check_mask_len;
@@ -240,18 +240,8 @@ impl<'a, T: Element> ThinnedBatch<'a, T> {
         if n_out == 0 {
             return Ok(());
         }
-        let beta = match bias {
-            Some(b) => {
-                for k in 0..m {
-                    if let Some(mut zk) = z.reborrow_mut().col(k) {
-                        write_bias(b, self.out_mask, &mut zk);
-                    }
-                }
-                T::ONE
-            }
-            None => T::ZERO,
-        };
-        compact_product(
+        let beta = bias_into(bias, self.out_mask, &mut z);
+        mm::gemm_compact_a(
             z,
             self.keep.scale_as(),
             kept.reborrow(),
@@ -259,6 +249,7 @@ impl<'a, T: Element> ThinnedBatch<'a, T> {
             beta,
             self.out_mask,
             Some(self.mask),
+            None,
             self.workspace,
         )
     }
@@ -302,7 +293,7 @@ impl<'a, T: Element> ThinnedBatch<'a, T> {
                 self.workspace,
             );
         };
-        compact_product(
+        mm::gemm_compact_a(
             dx.reborrow_mut(),
             self.keep.scale_as(),
             kept.reborrow().t(),
@@ -310,6 +301,7 @@ impl<'a, T: Element> ThinnedBatch<'a, T> {
             T::ZERO,
             Some(self.mask),
             self.out_mask,
+            None,
             self.workspace,
         )?;
         zero_dropped(self.mask, &mut dx);
@@ -428,21 +420,6 @@ impl<'a, T: Element> ThinnedBatch<'a, T> {
             Ok(())
         }
     }
-}
-
-/// The product of a gathered block of `W` (`a`, compact) with a batch matrix.
-#[allow(clippy::too_many_arguments)]
-fn compact_product<T: Element>(
-    c: MatMut<'_, T>,
-    alpha: T,
-    a: MatRef<'_, T>,
-    b: MatRef<'_, T>,
-    beta: T,
-    row_mask: Option<Mask<'_>>,
-    inner_mask: Option<Mask<'_>>,
-    workspace: &mut [T],
-) -> Result<(), Error> {
-    mm::gemm_compact_a(c, alpha, a, b, beta, row_mask, inner_mask, None, workspace)
 }
 
 /// `K += alpha · dZ[O,:] · X[I,:]ᵀ` on the gathered block `K = W[O,I]`, then `W[O,I] = K`.
