@@ -695,7 +695,15 @@ unsafe fn gather<T: Element>(
             col_stride: 1,
         };
     }
+    let mut ahead = kept(rows).skip(PREFETCH_ROWS);
     for j in kept(rows) {
+        if let Some(j2) = ahead.next() {
+            prefetch_span(
+                src.ptr.wrapping_add(j2 * src.row_stride),
+                cols.len,
+                src.col_stride,
+            );
+        }
         // SAFETY: row j of `src` has cols.len elements at col_stride apart; `out` has
         // room for cols.count more.
         unsafe {
@@ -794,7 +802,15 @@ unsafe fn scatter<T: Element>(
         }
         return;
     }
+    let mut ahead = kept(rows).skip(PREFETCH_ROWS);
     for (jp, j) in kept(rows).enumerate() {
+        if let Some(j2) = ahead.next() {
+            prefetch_span(
+                c.ptr.wrapping_add(j2 * c.row_stride),
+                cols.len,
+                c.col_stride,
+            );
+        }
         // SAFETY: row jp of `p` has cols.count elements, row j of `c` cols.len.
         unsafe {
             let src = p.ptr.add(jp * p.row_stride);
@@ -808,6 +824,36 @@ unsafe fn scatter<T: Element>(
             }
         }
     }
+}
+
+/// How many kept rows ahead [`gather`] and [`scatter`] prefetch (measured on a 1024 x
+/// 1024 column-major `dW` at m = 128, whose kept rows are 1 KiB apart: one row ahead and
+/// four gave the same, both 7% faster than none).
+const PREFETCH_ROWS: usize = 4;
+
+/// Hints that the `len` elements `stride` apart from `p` will be read or written soon:
+/// the kept rows of a scatter lie apart in memory, where the hardware prefetcher loses
+/// the stream at every jump. Only contiguous spans are worth it; others are left alone.
+#[inline(always)]
+fn prefetch_span<T>(p: *const T, len: usize, stride: usize) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if stride == 1 {
+        let bytes = len * core::mem::size_of::<T>();
+        let p = p.cast::<i8>();
+        let mut off = 0;
+        while off < bytes {
+            // SAFETY: a prefetch is a hint that never faults, whatever the address (SSE,
+            // baseline on x86_64).
+            unsafe {
+                core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                    p.wrapping_add(off),
+                )
+            };
+            off += 64;
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = (p, len, stride);
 }
 
 /// How a computed value `v` lands on an output entry `d`.
