@@ -97,9 +97,31 @@ fn bias_into<T: Element>(bias: Option<&[T]>, out: Option<Mask<'_>>, z: &mut MatM
     let Some(b) = bias else {
         return T::ZERO;
     };
+    // In memory order, whole slices where the layout allows (an element-wise walk took
+    // 2% of a 1024-wide layer step at m = 128).
+    if z.col_stride() == 1 && z.row_stride() != 1 {
+        // Row-major: row j is b_j throughout.
+        let rows = z.rows();
+        let mut fill_row = |j: usize| {
+            if let Some(row) = z.row_slice_mut(j) {
+                row.fill(b[j]);
+            }
+        };
+        match out {
+            None => (0..rows).for_each(&mut fill_row),
+            Some(out) => out.iter_kept().for_each(&mut fill_row),
+        }
+        return T::ONE;
+    }
     for k in 0..z.cols() {
-        if let Some(mut zk) = z.reborrow_mut().col(k) {
-            write_bias(b, out, &mut zk);
+        match (z.col_slice_mut(k), out) {
+            (Some(col), None) => col.copy_from_slice(b),
+            (Some(col), Some(out)) => out.iter_kept().for_each(|j| col[j] = b[j]),
+            (None, _) => {
+                if let Some(mut zk) = z.reborrow_mut().col(k) {
+                    write_bias(b, out, &mut zk);
+                }
+            }
         }
     }
     T::ONE
@@ -115,6 +137,21 @@ fn zero_dropped<T: Element>(mask: Mask<'_>, dx: &mut MatMut<'_, T>) {
     // Plain loops over the bits: this runs once per example of a batch.
     if dx.row_stride() < dx.col_stride() {
         for k in 0..dx.cols() {
+            if let Some(col) = dx.col_slice_mut(k) {
+                // A contiguous column: a word of dropped units is one fill.
+                for (w, (&word, part)) in mask.words().iter().zip(col.chunks_mut(64)).enumerate() {
+                    let mut bits = dropped(w, word);
+                    if bits == u64::MAX {
+                        part.fill(T::ZERO);
+                        continue;
+                    }
+                    while bits != 0 {
+                        part[bits.trailing_zeros() as usize] = T::ZERO;
+                        bits &= bits - 1;
+                    }
+                }
+                continue;
+            }
             for (w, &word) in mask.words().iter().enumerate() {
                 let mut bits = dropped(w, word);
                 while bits != 0 {

@@ -587,6 +587,26 @@ impl<'a, T: Element> MatMut<'a, T> {
         &mut self.data[i * self.row_stride + j * self.col_stride]
     }
 
+    /// Column `j` as one slice, when its elements are contiguous (`row_stride` 1, or at
+    /// most one row); `None` otherwise or if `j >= cols`.
+    pub(crate) fn col_slice_mut(&mut self, j: usize) -> Option<&mut [T]> {
+        if j >= self.cols || (self.row_stride != 1 && self.rows > 1) {
+            return None;
+        }
+        let start = j.checked_mul(self.col_stride)?;
+        self.data.get_mut(start..start.checked_add(self.rows)?)
+    }
+
+    /// Row `i` as one slice, when its elements are contiguous (`col_stride` 1, or at most
+    /// one column); `None` otherwise or if `i >= rows`.
+    pub(crate) fn row_slice_mut(&mut self, i: usize) -> Option<&mut [T]> {
+        if i >= self.rows || (self.col_stride != 1 && self.cols > 1) {
+            return None;
+        }
+        let start = i.checked_mul(self.row_stride)?;
+        self.data.get_mut(start..start.checked_add(self.cols)?)
+    }
+
     pub(crate) fn raw_mut(&mut self) -> RawMat<*mut T> {
         RawMat {
             ptr: self.data.as_mut_ptr(),
