@@ -846,8 +846,18 @@ fn check_workspace<T: Element>(
     }
 }
 
+/// What [`batch_gemm`] leaves in the rows of `C` its row mask drops.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DroppedRows {
+    /// Not written (`Z`'s and `dW`'s dropped outputs).
+    Untouched,
+    /// Exactly 0 (`dX`'s dropped inputs).
+    Zero,
+}
+
 /// The masked product of the shared-mask batch operations: gather, matrixmultiply,
-/// scatter with `alloc`; bitdrop's masked kernels without.
+/// scatter with `alloc` (which zeroes `dX`'s dropped rows in the scatter's pass where the
+/// layout allows); bitdrop's masked kernels without.
 #[allow(clippy::too_many_arguments)]
 fn batch_gemm<T: Element>(
     c: MatMut<'_, T>,
@@ -858,18 +868,46 @@ fn batch_gemm<T: Element>(
     row_mask: Option<Mask<'_>>,
     inner_mask: Option<Mask<'_>>,
     col_mask: Option<Mask<'_>>,
+    dropped_rows: DroppedRows,
     workspace: &mut [T],
 ) -> Result<(), Error> {
     #[cfg(feature = "alloc")]
     {
+        let dropped_rows = match dropped_rows {
+            DroppedRows::Untouched => arch::mm::DroppedRows::Untouched,
+            DroppedRows::Zero => arch::mm::DroppedRows::Zero,
+        };
         arch::mm::gemm(
-            c, alpha, a, b, beta, row_mask, inner_mask, col_mask, workspace,
+            c,
+            alpha,
+            a,
+            b,
+            beta,
+            row_mask,
+            inner_mask,
+            col_mask,
+            dropped_rows,
+            workspace,
         )
     }
     #[cfg(not(feature = "alloc"))]
     {
         let _ = workspace;
-        arch::gemm(c, alpha, a, b, beta, row_mask, inner_mask, col_mask)
+        let mut c = c;
+        arch::gemm(
+            c.reborrow_mut(),
+            alpha,
+            a,
+            b,
+            beta,
+            row_mask,
+            inner_mask,
+            col_mask,
+        )?;
+        if let (DroppedRows::Zero, Some(mask)) = (dropped_rows, row_mask) {
+            zero_dropped(mask, &mut c);
+        }
+        Ok(())
     }
 }
 
@@ -930,7 +968,18 @@ pub fn forward_batch<T: Element>(
     }
     let beta = bias_into(bias, out_mask, &mut z);
     let scale = keep.scale_as();
-    batch_gemm(z, scale, w, x, beta, out_mask, Some(mask), None, workspace)
+    batch_gemm(
+        z,
+        scale,
+        w,
+        x,
+        beta,
+        out_mask,
+        Some(mask),
+        None,
+        DroppedRows::Untouched,
+        workspace,
+    )
 }
 
 /// Weight gradient of a mini-batch with a shared mask, accumulated:
@@ -1027,7 +1076,18 @@ fn weight_update_batch<T: Element>(
     check_out_mask("out_mask", n_out, out)?;
     check_workspace::<T>(n_out, n_in, m, workspace)?;
     let x = x.t();
-    batch_gemm(a, alpha, dz, x, T::ONE, out, None, Some(mask), workspace)
+    batch_gemm(
+        a,
+        alpha,
+        dz,
+        x,
+        T::ONE,
+        out,
+        None,
+        Some(mask),
+        DroppedRows::Untouched,
+        workspace,
+    )
 }
 
 /// Input gradient of a mini-batch with a shared mask: `dX[i,:] = (Wᵀ dZ)[i,:] / keep`
@@ -1060,7 +1120,7 @@ pub fn input_grad_batch<T: Element>(
     mask: Mask<'_>,
     keep: KeepProb,
     out_mask: Option<Mask<'_>>,
-    mut dx: MatMut<'_, T>,
+    dx: MatMut<'_, T>,
     workspace: &mut [T],
 ) -> Result<(), Error> {
     let (n_out, n_in) = w.shape();
@@ -1072,7 +1132,7 @@ pub fn input_grad_batch<T: Element>(
     check_workspace::<T>(n_out, n_in, m, workspace)?;
     let scale = keep.scale_as();
     batch_gemm(
-        dx.reborrow_mut(),
+        dx,
         scale,
         w.t(),
         dz,
@@ -1080,10 +1140,9 @@ pub fn input_grad_batch<T: Element>(
         Some(mask),
         out_mask,
         None,
+        DroppedRows::Zero,
         workspace,
-    )?;
-    zero_dropped(mask, &mut dx);
-    Ok(())
+    )
 }
 
 /// Checks a per-example mask batch: `count` masks of `units` units each.

@@ -769,6 +769,81 @@ fn thinned_batch_all_kept_takes_the_direct_path() {
     }
 }
 
+/// `dX`'s dropped rows are exactly 0 also in a block of rows that keeps no unit: the mask
+/// keeps whole leading words, as many units as one block of the matrixmultiply path
+/// takes (f64: about 217 kept rows for the free function at 300 x 1000, m = 2, rounded
+/// up to 256; 512 for a `ThinnedBatch` at m = 128), so its last block keeps none. On the
+/// portable path the same check runs without blocks.
+#[test]
+#[cfg_attr(miri, ignore = "large shapes")]
+fn input_grad_zeroes_rows_of_a_block_without_kept_units() {
+    for (n_out, n_in, m, kept, thinned) in [
+        (300, 1000, 2, 256, false),
+        (3, 2100, 128, 512, cfg!(feature = "alloc")),
+    ] {
+        let mut rng = rng(740);
+        let mut w = Mat::<f64>::new(n_out, n_in, Layout::ColMajor, 0.0);
+        w.randomize(&mut rng);
+        let mut dz = Mat::<f64>::new(n_out, m, Layout::ColMajor, 0.0);
+        dz.randomize(&mut rng);
+        let mut words = vec![0u64; bitdrop::words_for(n_in)];
+        words[..kept / 64].fill(u64::MAX);
+        let mask = Bits::new_from_words(words, n_in);
+        for layout in LAYOUTS {
+            let mut expected = Mat::<f64>::new(n_in, m, layout, f64::NAN);
+            reference::input_grad_batch(
+                w.view(),
+                dz.view(),
+                Some(BatchMask::Shared(mask.mask())),
+                KeepProb::ONE,
+                None,
+                expected.view_mut(),
+            )
+            .unwrap();
+            let mut actual = Mat::<f64>::new(n_in, m, layout, f64::NAN);
+            if thinned {
+                #[cfg(feature = "alloc")]
+                {
+                    let len = layer::thinned_workspace_len::<f64>(n_out, n_in, m);
+                    let mut ws = vec![0.0; len];
+                    let mut w2 = w.clone();
+                    let mut step = layer::ThinnedBatch::new(
+                        w2.view_mut(),
+                        mask.mask(),
+                        KeepProb::ONE,
+                        None,
+                        &mut ws,
+                    )
+                    .unwrap();
+                    step.input_grad(dz.view(), actual.view_mut()).unwrap();
+                }
+            } else {
+                let mut ws = vec![0.0; layer::batch_workspace_len::<f64>(n_out, n_in, m)];
+                layer::input_grad_batch(
+                    w.view(),
+                    dz.view(),
+                    mask.mask(),
+                    KeepProb::ONE,
+                    None,
+                    actual.view_mut(),
+                    &mut ws,
+                )
+                .unwrap();
+            }
+            for i in 0..n_in {
+                for k in 0..m {
+                    let (a, e) = (actual.get(i, k), expected.get(i, k));
+                    if i >= kept {
+                        assert_eq!(a.to_bits(), 0, "{n_in} {layout:?}: dx[{i},{k}] = {a}");
+                    } else {
+                        assert!((a - e).abs() <= 1e-9 * (1.0 + e.abs()), "dx[{i},{k}]");
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Wrong shapes and short workspaces are errors that write nothing.
 #[cfg(feature = "alloc")]
 #[test]

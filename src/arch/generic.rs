@@ -1014,7 +1014,10 @@ pub(crate) unsafe fn gemm<V: Lanes>(g: &Gemm<'_, V::Elem>) {
 pub(crate) unsafe fn expand<V: Lanes>(e: &super::Expand<'_, V::Elem>) {
     // SAFETY: the caller's contract.
     unsafe {
-        if e.beta == V::Elem::ZERO {
+        if e.zero_dropped {
+            debug_assert!(e.beta == V::Elem::ZERO);
+            expand_zeroing::<V>(e)
+        } else if e.beta == V::Elem::ZERO {
             expand_with::<V, 0>(e)
         } else if e.beta == V::Elem::ONE {
             expand_with::<V, 1>(e)
@@ -1085,6 +1088,57 @@ unsafe fn expand_with<V: Lanes, const MODE: u8>(e: &super::Expand<'_, V::Elem>) 
                     k += bits.count_ones() as usize;
                 }
                 c += V::LANES;
+            }
+        }
+    }
+}
+
+/// [`expand`] with `zero_dropped`: every unit of the row is written, the kept ones from
+/// `src`, the dropped ones 0, whole chunks at a time (no read of `dst`, no skipped chunk,
+/// and no second pass to zero the dropped units).
+///
+/// # Safety
+///
+/// As for [`expand`].
+#[cfg(feature = "alloc")]
+#[inline(always)]
+unsafe fn expand_zeroing<V: Lanes>(e: &super::Expand<'_, V::Elem>) {
+    let count: usize = e.words.iter().map(|w| w.count_ones() as usize).sum();
+    let mut k = 0;
+    // SAFETY: as in `expand_with`: chunks are stored whole only where `i + LANES <= len`,
+    // `k` counts the kept units before `i` (so a chunk's values lie inside `src`), and a
+    // whole-vector load at `src + k` is taken only when `k + 64 <= count`.
+    unsafe {
+        let zero = V::splat(V::Elem::ZERO);
+        for (w, &word) in e.words.iter().enumerate() {
+            let i0 = 64 * w;
+            if i0 + 64 > e.len {
+                // The row's last, partial word: unit by unit.
+                for i in i0..e.len {
+                    *e.dst.add(i) = if word >> (i - i0) & 1 != 0 {
+                        k += 1;
+                        *e.src.add(k - 1)
+                    } else {
+                        V::Elem::ZERO
+                    };
+                }
+                continue;
+            }
+            for c in 0..64 / V::LANES {
+                let bits = (word >> (c * V::LANES)) & V::ALL;
+                let p = e.dst.add(i0 + c * V::LANES);
+                let v = if bits == 0 {
+                    zero
+                } else if V::SPREADS && k + 64 <= count {
+                    // A plain load spread over the kept lanes; the others set to 0.
+                    let m = V::chunk_mask(V::group(bits, 0), 0);
+                    V::select(m, V::load(e.src.add(k)).spread(bits), zero)
+                } else {
+                    // Reads only the chunk's values; the other lanes are 0.
+                    V::expand_load(e.src.add(k), bits)
+                };
+                v.store(p);
+                k += bits.count_ones() as usize;
             }
         }
     }

@@ -140,6 +140,16 @@ fn stride(len: usize, stride: usize) -> isize {
     }
 }
 
+/// What a masked product leaves in the rows of `C` its row mask drops.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum DroppedRows {
+    /// Not written (a dropped output unit of `dW`, `Z`).
+    Untouched,
+    /// Exactly 0 in every kept column (`dX`'s dropped inputs), written in the same pass as
+    /// the kept rows where the layout allows.
+    Zero,
+}
+
 /// Calls the GEMM on raw views: `c = alpha a b + beta c`.
 ///
 /// # Safety
@@ -188,7 +198,8 @@ unsafe fn call<T: Element>(
 }
 
 /// `C[j,k] = alpha · Σ_p A[j,p] · B[p,k] + beta · C[j,k]` over kept inner units `p`, for
-/// kept rows `j` and kept columns `k` of `C`; dropped entries of `c` are not written,
+/// kept rows `j` and kept columns `k` of `C`; dropped entries of `c` are not written
+/// (except that [`DroppedRows::Zero`] sets the dropped rows to 0 in the kept columns),
 /// dropped inner columns of `a` and rows of `b` (and rows of `a` and columns of `b` in a
 /// dropped row or column of `C`) never read. `beta = 0` overwrites without reading.
 ///
@@ -206,10 +217,21 @@ pub(crate) fn gemm<T: Element>(
     row_mask: Option<Mask<'_>>,
     inner_mask: Option<Mask<'_>>,
     col_mask: Option<Mask<'_>>,
+    dropped_rows: DroppedRows,
     workspace: &mut [T],
 ) -> Result<(), Error> {
     checked_gemm(
-        c, alpha, a, false, b, beta, row_mask, inner_mask, col_mask, workspace,
+        c,
+        alpha,
+        a,
+        false,
+        b,
+        beta,
+        row_mask,
+        inner_mask,
+        col_mask,
+        dropped_rows,
+        workspace,
     )
 }
 
@@ -230,10 +252,21 @@ pub(crate) fn gemm_compact_a<T: Element>(
     row_mask: Option<Mask<'_>>,
     inner_mask: Option<Mask<'_>>,
     col_mask: Option<Mask<'_>>,
+    dropped_rows: DroppedRows,
     workspace: &mut [T],
 ) -> Result<(), Error> {
     checked_gemm(
-        c, alpha, a, true, b, beta, row_mask, inner_mask, col_mask, workspace,
+        c,
+        alpha,
+        a,
+        true,
+        b,
+        beta,
+        row_mask,
+        inner_mask,
+        col_mask,
+        dropped_rows,
+        workspace,
     )
 }
 
@@ -248,6 +281,7 @@ fn checked_gemm<T: Element>(
     row_mask: Option<Mask<'_>>,
     inner_mask: Option<Mask<'_>>,
     col_mask: Option<Mask<'_>>,
+    dropped_rows: DroppedRows,
     workspace: &mut [T],
 ) -> Result<(), Error> {
     let (rows, cols) = c.shape();
@@ -285,6 +319,7 @@ fn checked_gemm<T: Element>(
         rows: row_sel,
         inner: inner_sel,
         cols: Sel::new(col_mask, cols),
+        dropped_rows,
         ws: workspace.as_mut_ptr(),
     };
     // SAFETY: the views' constructors put every element inside its slice and made `c`'s
@@ -324,6 +359,7 @@ pub(crate) fn gemm_dense<T: Element>(
         rows: Sel::new(None, rows),
         inner: Sel::new(None, inner),
         cols: Sel::new(None, cols),
+        dropped_rows: DroppedRows::Untouched,
         ws: core::ptr::null_mut(),
     };
     // SAFETY: as in `checked_gemm`; with no mask `run` calls the GEMM on the views
@@ -413,7 +449,7 @@ pub(crate) fn scatter_kept<T: Element>(
     // SAFETY: `p` is a checked `rows.count x cols.count` view, `c` a checked view of
     // distinct elements, borrowed mutably while `p` is shared, so disjoint; the
     // selections come from checked masks of `c`'s extents.
-    unsafe { scatter(p.raw(), c.raw_mut(), rows, cols, T::ZERO) };
+    unsafe { scatter(p.raw(), c.raw_mut(), rows, cols, T::ZERO, false) };
     Ok(())
 }
 
@@ -430,6 +466,7 @@ struct Masked<'m, T> {
     rows: Sel<'m>,
     inner: Sel<'m>,
     cols: Sel<'m>,
+    dropped_rows: DroppedRows,
     ws: *mut T,
 }
 
@@ -444,6 +481,11 @@ impl<T: Element> Masked<'_, T> {
     /// from all.
     unsafe fn run(&self) {
         let (rows, inner, cols) = (self.rows, self.inner, self.cols);
+        let zero_rows = self.dropped_rows == DroppedRows::Zero && rows.masked();
+        if zero_rows && (rows.count == 0 || inner.count == 0) {
+            // SAFETY: the caller's contract.
+            unsafe { zero_dropped_rows(self.c, rows, cols) };
+        }
         if rows.count == 0 || cols.count == 0 {
             return;
         }
@@ -494,6 +536,7 @@ impl<T: Element> Masked<'_, T> {
                     self.a.rows_from(start, end - start)
                 };
                 let c = self.c.rows_from(start, end - start);
+                let mut zeroed = false;
                 if block.count > 0 {
                     let a = if gather_a {
                         gather(a, block, inner, a_ws)
@@ -503,10 +546,13 @@ impl<T: Element> Masked<'_, T> {
                     if compact_c {
                         let packed = compact_like(c, block.count, cols.count, c_ws);
                         call(self.alpha, a, b, T::ZERO, packed);
-                        scatter(packed.as_const(), c, block, cols, self.beta);
+                        zeroed = scatter(packed.as_const(), c, block, cols, self.beta, zero_rows);
                     } else {
                         call(self.alpha, a, b, self.beta, c);
                     }
+                }
+                if zero_rows && !zeroed {
+                    zero_dropped_rows(c, block, cols);
                 }
                 kept_before += block.count;
                 start = end;
@@ -761,6 +807,10 @@ unsafe fn compress<T: Copy>(src: *const T, stride: usize, sel: Sel<'_>, dst: *mu
 /// `C[j,k] = P[j',k'] + beta · C[j,k]` for the kept rows `j` (the `j'`-th kept) and kept
 /// columns `k` (the `k'`-th) of `c`; `beta = 0` writes `P` without reading `C`.
 ///
+/// With `zero_rows` and `beta = 0`, it may also set the dropped rows to 0 in the kept
+/// columns, in the same pass, where its vector kernel does the writing (a column-major
+/// `c`); it returns whether it did.
+///
 /// # Safety
 ///
 /// `p` is `rows.count x cols.count` inside its allocation; `c` is `rows.len x cols.len`
@@ -772,11 +822,35 @@ unsafe fn scatter<T: Element>(
     rows: Sel<'_>,
     cols: Sel<'_>,
     beta: T,
-) {
-    if !rows_contiguous(&c) {
+    zero_rows: bool,
+) -> bool {
+    if rows_contiguous(&c) {
+        // SAFETY: the caller's contract.
+        unsafe { scatter_rows(p, c, rows, cols, beta, false) }
+    } else {
+        // The transposes' rows are contiguous (see `rows_contiguous`), and `c`'s rows are
+        // their columns: the ones the vector kernel can zero.
         // SAFETY: the same on the transposes.
-        return unsafe { scatter(p.t(), c.t(), cols, rows, beta) };
+        unsafe { scatter_rows(p.t(), c.t(), cols, rows, beta, zero_rows) }
     }
+}
+
+/// [`scatter`] on a `c` whose rows are contiguous (`rows_contiguous`); with `zero_cols`
+/// and `beta = 0`, its vector kernel also sets the dropped columns to 0. Returns whether
+/// they were.
+///
+/// # Safety
+///
+/// As for [`scatter`], and `rows_contiguous(&c)`.
+unsafe fn scatter_rows<T: Element>(
+    p: RawMat<*const T>,
+    c: RawMat<*mut T>,
+    rows: Sel<'_>,
+    cols: Sel<'_>,
+    beta: T,
+    zero_cols: bool,
+) -> bool {
+    let zero_cols = zero_cols && beta == T::ZERO;
     if let Some(words) = cols.words
         && p.col_stride == 1
         && c.col_stride == 1
@@ -793,6 +867,7 @@ unsafe fn scatter<T: Element>(
                 len: cols.len,
                 words,
                 beta,
+                zero_dropped: zero_cols,
             };
             // SAFETY: row j of `c` is cols.len contiguous elements, row jp of `p` holds
             // cols.count (the set bits of `words`) contiguous ones, disjoint from `c`; the
@@ -800,7 +875,7 @@ unsafe fn scatter<T: Element>(
             // detected on this CPU.
             unsafe { kernel(&row) };
         }
-        return;
+        return zero_cols;
     }
     let mut ahead = kept(rows).skip(PREFETCH_ROWS);
     for (jp, j) in kept(rows).enumerate() {
@@ -821,6 +896,38 @@ unsafe fn scatter<T: Element>(
                 expand::<T, Add>(src, p.col_stride, dst, c.col_stride, cols, beta);
             } else {
                 expand::<T, Axpby>(src, p.col_stride, dst, c.col_stride, cols, beta);
+            }
+        }
+    }
+    false
+}
+
+/// `C[j,k] = 0` for the dropped rows `j` and kept columns `k` of `c`, walking each row
+/// along its own direction (a whole row at a time when it is contiguous and unmasked).
+///
+/// # Safety
+///
+/// `c` is `rows.len x cols.len` of distinct elements inside its allocation; selections as
+/// for [`Masked::run`].
+unsafe fn zero_dropped_rows<T: Element>(c: RawMat<*mut T>, rows: Sel<'_>, cols: Sel<'_>) {
+    let Some(words) = rows.words else {
+        return;
+    };
+    for (w, &word) in words.iter().enumerate() {
+        let mut dropped = !word & crate::mask::valid_bits(rows.len - 64 * w);
+        while dropped != 0 {
+            let j = 64 * w + dropped.trailing_zeros() as usize;
+            dropped &= dropped - 1;
+            // SAFETY: j < rows.len, and every kept k < cols.len: row j of `c` is inside it.
+            unsafe {
+                let row = c.ptr.add(j * c.row_stride);
+                if cols.words.is_none() && c.col_stride == 1 {
+                    core::slice::from_raw_parts_mut(row, cols.len).fill(T::ZERO);
+                } else {
+                    for k in kept(cols) {
+                        *row.add(k * c.col_stride) = T::ZERO;
+                    }
+                }
             }
         }
     }
@@ -1035,7 +1142,7 @@ mod tests {
                     col_stride: f.col_stride,
                 };
                 let p = compact_like(c, n, k, compact.as_mut_ptr()).as_const();
-                scatter(p, c, all, sel, 1.0);
+                scatter(p, c, all, sel, 1.0, false);
             });
             std::println!("{name}: gather W[:, kept] {g:.3} ms, scatter-add dW[:, kept] {s:.3} ms");
         }
@@ -1101,7 +1208,20 @@ mod tests {
                 let c = MatMut::new(&mut dst, n, n, rs, cs).unwrap();
                 let a = MatRef::col_major(&dz, n, m).unwrap();
                 let b = MatRef::col_major(&x, n, m).unwrap().t();
-                gemm(c, 1.0, a, b, 1.0, None, None, Some(mask), &mut ws).unwrap();
+                let untouched = DroppedRows::Untouched;
+                gemm(
+                    c,
+                    1.0,
+                    a,
+                    b,
+                    1.0,
+                    None,
+                    None,
+                    Some(mask),
+                    untouched,
+                    &mut ws,
+                )
+                .unwrap();
             });
             // SAFETY: the buffers hold the n x n, n x m and compact matrices these raw views
             // and strides describe; outputs are distinct from inputs.

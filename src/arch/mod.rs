@@ -312,6 +312,8 @@ impl<T> RawMat<*mut T> {
 /// One row of a masked scatter (the batch path's `dW`, row-major):
 /// `dst[i] = src[k] + beta · dst[i]` for the `k`-th kept unit `i` of `words`, dropped
 /// `dst[i]` bitwise unchanged; `beta = 0` writes `src[k]` without reading `dst[i]`.
+/// With `zero_dropped` (only with `beta = 0`: `dX`), dropped `dst[i]` are set to exactly
+/// 0 instead, and `dst` is not read at all.
 ///
 /// Contract for the kernels: `dst` is valid for reads and writes of `len` contiguous
 /// elements, `src` for reads of as many contiguous elements as `words` has set bits,
@@ -323,6 +325,7 @@ pub(crate) struct Expand<'m, T> {
     pub(crate) len: usize,
     pub(crate) words: &'m [u64],
     pub(crate) beta: T,
+    pub(crate) zero_dropped: bool,
 }
 
 /// One row of a masked gather (the batch path's gathers along a contiguous masked

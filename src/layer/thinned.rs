@@ -2,7 +2,7 @@
 
 use super::{
     batch_workspace_len, bias_into, check_batch, check_len, check_out_mask, forward_batch,
-    input_grad_batch, sgd_step_batch, weight_grad_batch, zero_dropped,
+    input_grad_batch, sgd_step_batch, weight_grad_batch,
 };
 use crate::arch::mm;
 use crate::error::check_mask_len;
@@ -250,6 +250,7 @@ impl<'a, T: Element> ThinnedBatch<'a, T> {
             self.out_mask,
             Some(self.mask),
             None,
+            mm::DroppedRows::Untouched,
             self.workspace,
         )
     }
@@ -276,7 +277,7 @@ impl<'a, T: Element> ThinnedBatch<'a, T> {
     /// assert_eq!(dx, [0.0, 0.0, 2.0, 20.0]);
     /// # Ok::<(), bitdrop::Error>(())
     /// ```
-    pub fn input_grad(&mut self, dz: MatRef<'_, T>, mut dx: MatMut<'_, T>) -> Result<(), Error> {
+    pub fn input_grad(&mut self, dz: MatRef<'_, T>, dx: MatMut<'_, T>) -> Result<(), Error> {
         let (n_out, n_in) = self.w.shape();
         let m = dz.cols();
         check_batch("dz", n_out, m, dz.shape())?;
@@ -294,7 +295,7 @@ impl<'a, T: Element> ThinnedBatch<'a, T> {
             );
         };
         mm::gemm_compact_a(
-            dx.reborrow_mut(),
+            dx,
             self.keep.scale_as(),
             kept.reborrow().t(),
             dz,
@@ -302,10 +303,9 @@ impl<'a, T: Element> ThinnedBatch<'a, T> {
             Some(self.mask),
             self.out_mask,
             None,
+            mm::DroppedRows::Zero,
             self.workspace,
-        )?;
-        zero_dropped(self.mask, &mut dx);
-        Ok(())
+        )
     }
 
     /// [`weight_grad_batch`]: `dW[:,i] += dZ · X[i,:]ᵀ / keep` for kept `i` (and kept
