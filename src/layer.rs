@@ -69,6 +69,15 @@
 //! contiguous copy); row-major works at the cost of walking the mask bit by bit along
 //! each row.
 
+// Without `alloc` the alloc-only items above do not exist: point their links at the text.
+#![cfg_attr(
+    not(feature = "alloc"),
+    doc = "",
+    doc = "[`BatchWorkspace`]: self#the-batch-path",
+    doc = "[`ThinnedBatch`]: self#the-batch-path",
+    doc = "[`thinned_workspace_len`]: self#the-batch-path"
+)]
+
 #[cfg(feature = "alloc")]
 mod thinned;
 #[cfg(feature = "alloc")]

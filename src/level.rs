@@ -107,12 +107,14 @@ impl Level {
         Self::available().last().unwrap_or(Level::Scalar)
     }
 
-    /// The level the kernels use on this thread now: [`with_level`]'s, or else the one
-    /// chosen at the first kernel call (the best, or `BITDROP_FORCE`'s).
+    /// The level the kernels use on this thread now: [`with_level`]'s (with `std`), or else
+    /// the one chosen at the first kernel call (the best, or `BITDROP_FORCE`'s).
     ///
     /// ```
     /// assert!(bitdrop::Level::current().is_available());
     /// ```
+    // Without `std`, `with_level` does not exist.
+    #[cfg_attr(not(feature = "std"), doc = "\n[`with_level`]: crate::Level")]
     pub fn current() -> Level {
         crate::arch::current_level()
     }

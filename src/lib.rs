@@ -59,7 +59,13 @@
 //!   matrixmultiply allocates a packing buffer in each GEMM call). The core (masks,
 //!   sampler, kernels, and the batch operations on bitdrop's own kernels) needs neither
 //!   and builds for `thumbv6m-none-eabi`.
-
+// Without `alloc` the alloc-only items above do not exist: point their links at the text.
+#![cfg_attr(
+    not(feature = "alloc"),
+    doc = "",
+    doc = "[`layer::BatchWorkspace`]: crate::layer#the-batch-path",
+    doc = "[`layer::ThinnedBatch`]: crate::layer#the-batch-path"
+)]
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
