@@ -83,6 +83,7 @@ mod thinned;
 #[cfg(feature = "alloc")]
 pub use thinned::{ThinnedBatch, thinned_workspace_len};
 
+use crate::arch::DroppedRows;
 use crate::error::{check_len, check_mask_len, check_shape};
 use crate::mask::valid_bits;
 use crate::mat::{column, column_mut};
@@ -855,15 +856,6 @@ fn check_workspace<T: Element>(
     }
 }
 
-/// What [`batch_gemm`] leaves in the rows of `C` its row mask drops.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum DroppedRows {
-    /// Not written (`Z`'s and `dW`'s dropped outputs).
-    Untouched,
-    /// Exactly 0 (`dX`'s dropped inputs).
-    Zero,
-}
-
 /// The masked product of the shared-mask batch operations: gather, matrixmultiply,
 /// scatter with `alloc` (which zeroes `dX`'s dropped rows in the scatter's pass where the
 /// layout allows); bitdrop's masked kernels without.
@@ -882,10 +874,6 @@ fn batch_gemm<T: Element>(
 ) -> Result<(), Error> {
     #[cfg(feature = "alloc")]
     {
-        let dropped_rows = match dropped_rows {
-            DroppedRows::Untouched => arch::mm::DroppedRows::Untouched,
-            DroppedRows::Zero => arch::mm::DroppedRows::Zero,
-        };
         arch::mm::gemm(
             c,
             alpha,

@@ -24,6 +24,7 @@
 //! matrixmultiply allocates its own packing buffer in each call; bitdrop allocates
 //! nothing.
 
+use super::DroppedRows;
 use crate::error::{check_mask_len, check_shape};
 use crate::mat::RawMat;
 use crate::{Element, Error, Mask, MatMut, MatRef};
@@ -138,16 +139,6 @@ fn stride(len: usize, stride: usize) -> isize {
     } else {
         isize::try_from(stride).unwrap_or(isize::MAX)
     }
-}
-
-/// What a masked product leaves in the rows of `C` its row mask drops.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum DroppedRows {
-    /// Not written (a dropped output unit of `dW`, `Z`).
-    Untouched,
-    /// Exactly 0 in every kept column (`dX`'s dropped inputs), written in the same pass as
-    /// the kept rows where the layout allows.
-    Zero,
 }
 
 /// Calls the GEMM on raw views: `c = alpha a b + beta c`.

@@ -94,6 +94,16 @@ mod generic;
 mod lanes;
 #[cfg(feature = "alloc")]
 pub(crate) mod mm;
+
+/// What a masked product of the batch path leaves in the rows of `C` its row mask drops.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum DroppedRows {
+    /// Not written (a dropped output unit of `dW` or `Z`).
+    Untouched,
+    /// Exactly 0 in every kept column (`dX`'s dropped inputs); the matrixmultiply path
+    /// writes them in the same pass as the kept rows where the layout allows.
+    Zero,
+}
 mod scalar;
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 mod x86_64;

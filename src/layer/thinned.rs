@@ -4,7 +4,7 @@ use super::{
     batch_workspace_len, bias_into, check_batch, check_len, check_out_mask, forward_batch,
     input_grad_batch, sgd_step_batch, weight_grad_batch,
 };
-use crate::arch::mm;
+use crate::arch::{DroppedRows, mm};
 use crate::error::check_mask_len;
 use crate::{Element, Error, KeepProb, Mask, MatMut, MatRef};
 
@@ -250,7 +250,7 @@ impl<'a, T: Element> ThinnedBatch<'a, T> {
             self.out_mask,
             Some(self.mask),
             None,
-            mm::DroppedRows::Untouched,
+            DroppedRows::Untouched,
             self.workspace,
         )
     }
@@ -303,7 +303,7 @@ impl<'a, T: Element> ThinnedBatch<'a, T> {
             Some(self.mask),
             self.out_mask,
             None,
-            mm::DroppedRows::Zero,
+            DroppedRows::Zero,
             self.workspace,
         )
     }
