@@ -147,21 +147,6 @@ fn zero_dropped<T: Element>(mask: Mask<'_>, dx: &mut MatMut<'_, T>) {
     // Plain loops over the bits: this runs once per example of a batch.
     if dx.row_stride() < dx.col_stride() {
         for k in 0..dx.cols() {
-            if let Some(col) = dx.col_slice_mut(k) {
-                // A contiguous column: a word of dropped units is one fill.
-                for (w, (&word, part)) in mask.words().iter().zip(col.chunks_mut(64)).enumerate() {
-                    let mut bits = dropped(w, word);
-                    if bits == u64::MAX {
-                        part.fill(T::ZERO);
-                        continue;
-                    }
-                    while bits != 0 {
-                        part[bits.trailing_zeros() as usize] = T::ZERO;
-                        bits &= bits - 1;
-                    }
-                }
-                continue;
-            }
             for (w, &word) in mask.words().iter().enumerate() {
                 let mut bits = dropped(w, word);
                 while bits != 0 {

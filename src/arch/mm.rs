@@ -732,15 +732,7 @@ unsafe fn gather<T: Element>(
             col_stride: 1,
         };
     }
-    let mut ahead = kept(rows).skip(PREFETCH_ROWS);
-    for j in kept(rows) {
-        if let Some(j2) = ahead.next() {
-            prefetch_span(
-                src.ptr.wrapping_add(j2 * src.row_stride),
-                cols.len,
-                src.col_stride,
-            );
-        }
+    for j in kept_prefetching(rows, src.ptr, src.row_stride, cols.len, src.col_stride) {
         // SAFETY: row j of `src` has cols.len elements at col_stride apart; `out` has
         // room for cols.count more.
         unsafe {
@@ -868,15 +860,14 @@ unsafe fn scatter_rows<T: Element>(
         }
         return zero_cols;
     }
-    let mut ahead = kept(rows).skip(PREFETCH_ROWS);
-    for (jp, j) in kept(rows).enumerate() {
-        if let Some(j2) = ahead.next() {
-            prefetch_span(
-                c.ptr.wrapping_add(j2 * c.row_stride),
-                cols.len,
-                c.col_stride,
-            );
-        }
+    let rows_ahead = kept_prefetching(
+        rows,
+        c.ptr.cast_const(),
+        c.row_stride,
+        cols.len,
+        c.col_stride,
+    );
+    for (jp, j) in rows_ahead.enumerate() {
         // SAFETY: row jp of `p` has cols.count elements, row j of `c` cols.len.
         unsafe {
             let src = p.ptr.add(jp * p.row_stride);
@@ -928,6 +919,24 @@ unsafe fn zero_dropped_rows<T: Element>(c: RawMat<*mut T>, rows: Sel<'_>, cols: 
 /// 1024 column-major `dW` at m = 128, whose kept rows are 1 KiB apart: one row ahead and
 /// four gave the same, both 7% faster than none).
 const PREFETCH_ROWS: usize = 4;
+
+/// The kept units `j` of `rows`, in order; handing out each, it prefetches row `j'` of a
+/// matrix at `base` (`len` elements `col_stride` apart from `base + j' · row_stride`),
+/// [`PREFETCH_ROWS`] kept units ahead.
+fn kept_prefetching<'m, T: 'm>(
+    rows: Sel<'m>,
+    base: *const T,
+    row_stride: usize,
+    len: usize,
+    col_stride: usize,
+) -> impl Iterator<Item = usize> + 'm {
+    let mut ahead = kept(rows).skip(PREFETCH_ROWS);
+    kept(rows).inspect(move |_| {
+        if let Some(j) = ahead.next() {
+            prefetch_span(base.wrapping_add(j * row_stride), len, col_stride);
+        }
+    })
+}
 
 /// Hints that the `len` elements `stride` apart from `p` will be read or written soon:
 /// the kept rows of a scatter lie apart in memory, where the hardware prefetcher loses
