@@ -38,8 +38,9 @@ impl Level {
     /// Every level, best last.
     const ALL: [Level; 4] = [Level::Scalar, Level::Neon, Level::Avx2, Level::Avx512];
 
-    /// The levels this build has kernels for on its target (SIMD levels are left out
-    /// under miri, which runs the portable path).
+    /// The levels this build has kernels for on its target. Under miri, which has no CPU
+    /// to detect, SIMD levels are left out unless the build enables their target
+    /// features (`-C target-feature=+avx2,+fma,+avx512f`).
     ///
     /// ```
     /// assert!(bitdrop::Level::compiled().any(|l| l == bitdrop::Level::Scalar));
@@ -76,7 +77,10 @@ impl Level {
     fn is_compiled(self) -> bool {
         match self {
             Level::Scalar => true,
-            Level::Avx2 | Level::Avx512 => cfg!(all(target_arch = "x86_64", not(miri))),
+            Level::Avx2 | Level::Avx512 => cfg!(all(
+                target_arch = "x86_64",
+                any(not(miri), target_feature = "avx2")
+            )),
             Level::Neon => cfg!(all(
                 target_arch = "aarch64",
                 target_feature = "neon",

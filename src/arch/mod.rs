@@ -13,7 +13,7 @@
 /// The wrappers and kernel tables of one SIMD level: `$features` enabled around the
 /// generic kernels instantiated with `$f32` and `$f64` vectors.
 #[cfg(any(
-    all(target_arch = "x86_64", not(miri)),
+    all(target_arch = "x86_64", any(not(miri), target_feature = "avx2")),
     all(target_arch = "aarch64", target_feature = "neon", not(miri))
 ))]
 macro_rules! simd_tables {
@@ -105,7 +105,11 @@ pub(crate) enum DroppedRows {
     Zero,
 }
 mod scalar;
-#[cfg(all(target_arch = "x86_64", not(miri)))]
+// Miri has no CPU to ask: it reports exactly the target features the build enables. So
+// under miri the x86_64 levels are built only when asked for, as CI does to run the
+// AVX-512 kernels under miri's checks (`RUSTFLAGS=-Ctarget-feature=+avx2,+fma,+avx512f`);
+// a plain `cargo miri test` runs the portable path.
+#[cfg(all(target_arch = "x86_64", any(not(miri), target_feature = "avx2")))]
 mod x86_64;
 
 use crate::error::{check_mask_len, check_shape};
@@ -116,9 +120,9 @@ use crate::{Element, Error, Level, Mask, MatMut, MatRef};
 pub(crate) fn cpu_has(level: Level) -> bool {
     match level {
         Level::Scalar => true,
-        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        #[cfg(all(target_arch = "x86_64", any(not(miri), target_feature = "avx2")))]
         Level::Avx2 => x86_64::has_avx2(),
-        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        #[cfg(all(target_arch = "x86_64", any(not(miri), target_feature = "avx2")))]
         Level::Avx512 => x86_64::has_avx512(),
         #[cfg(all(target_arch = "aarch64", target_feature = "neon", not(miri)))]
         Level::Neon => true,
@@ -221,9 +225,9 @@ pub(crate) fn vectorized() -> bool {
 macro_rules! table_for {
     ($level:expr, $table:ident) => {
         match $level {
-            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            #[cfg(all(target_arch = "x86_64", any(not(miri), target_feature = "avx2")))]
             Level::Avx512 => &x86_64::avx512::$table,
-            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            #[cfg(all(target_arch = "x86_64", any(not(miri), target_feature = "avx2")))]
             Level::Avx2 => &x86_64::avx2::$table,
             #[cfg(all(target_arch = "aarch64", target_feature = "neon", not(miri)))]
             Level::Neon => &aarch64::neon::$table,

@@ -43,9 +43,13 @@ pub fn sampled(n: usize, elements: usize) -> bool {
 /// Runs `f` at every instruction-set level this CPU has (scalar, then each SIMD level),
 /// checking that the forced level is the one in force. Without `std` there is no
 /// forcing: `f` runs once, at the compile-time level.
+///
+/// `BITDROP_TEST_LEVELS=avx512` (comma-separated names) runs only the named levels, each
+/// of which must be available: CI's miri run of the SIMD levels spends its time on the
+/// ones the native run cannot reach.
 pub fn at_every_level(mut f: impl FnMut()) {
     #[cfg(feature = "std")]
-    for level in bitdrop::Level::available() {
+    for level in levels_under_test() {
         bitdrop::with_level(level, || {
             assert_eq!(bitdrop::Level::current(), level);
             f()
@@ -54,6 +58,22 @@ pub fn at_every_level(mut f: impl FnMut()) {
     }
     #[cfg(not(feature = "std"))]
     f();
+}
+
+/// Every available level, or those `BITDROP_TEST_LEVELS` names (see [`at_every_level`]).
+#[cfg(feature = "std")]
+fn levels_under_test() -> Vec<bitdrop::Level> {
+    match std::env::var("BITDROP_TEST_LEVELS") {
+        Ok(names) => names
+            .split(',')
+            .map(|name| {
+                let level: bitdrop::Level = name.trim().parse().expect("BITDROP_TEST_LEVELS");
+                assert!(level.is_available(), "{level} is not available here");
+                level
+            })
+            .collect(),
+        Err(_) => bitdrop::Level::available().collect(),
+    }
 }
 
 pub fn rng(seed: u64) -> Xoshiro256PlusPlus {

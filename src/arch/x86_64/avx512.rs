@@ -3,6 +3,13 @@
 
 use core::arch::x86_64::*;
 
+// Named imports shadow the glob's intrinsics of the same names.
+#[cfg(miri)]
+use miri_stand_ins::{
+    _mm512_maskz_compress_pd, _mm512_maskz_compress_ps, _mm512_maskz_expand_pd,
+    _mm512_maskz_expand_ps, _mm512_maskz_expandloadu_pd, _mm512_maskz_expandloadu_ps,
+};
+
 use crate::arch::lanes::Lanes;
 
 /// Sixteen `f32`.
@@ -196,3 +203,114 @@ impl Lanes for F64x8 {
 }
 
 simd_tables!("avx512f", F32x16, F64x8);
+
+/// Miri interprets every AVX-512F intrinsic above but the expanding and compressing ones
+/// (LLVM intrinsics it has no shim for). Under miri, built with `+avx512f`, these lane by
+/// lane versions of Intel's definitions stand in for them, so that the rest of the level
+/// (k-masked loads, blends, the kernels' pointer arithmetic) runs under miri's checks.
+#[cfg(miri)]
+mod miri_stand_ins {
+    use core::arch::x86_64::*;
+
+    /// `_mm512_maskz_expandloadu_ps`: lane `i` takes the next consecutive element if bit
+    /// `i` of `k` is set, else 0.0; exactly `k.count_ones()` elements are read.
+    ///
+    /// # Safety
+    ///
+    /// `p` is valid for `k.count_ones()` reads.
+    pub(super) unsafe fn _mm512_maskz_expandloadu_ps(k: __mmask16, p: *const f32) -> __m512 {
+        let mut out = [0.0f32; 16];
+        let mut next = 0;
+        for (i, o) in out.iter_mut().enumerate() {
+            if k >> i & 1 == 1 {
+                // SAFETY: the caller's contract; `next` < `k.count_ones()`.
+                *o = unsafe { p.add(next).read_unaligned() };
+                next += 1;
+            }
+        }
+        // SAFETY: `out` holds 16 `f32`; AVX-512F is enabled (this build's target features).
+        unsafe { _mm512_loadu_ps(out.as_ptr()) }
+    }
+
+    /// `_mm512_maskz_expandloadu_pd`, as the `ps` one.
+    ///
+    /// # Safety
+    ///
+    /// `p` is valid for `k.count_ones()` reads.
+    pub(super) unsafe fn _mm512_maskz_expandloadu_pd(k: __mmask8, p: *const f64) -> __m512d {
+        let mut out = [0.0f64; 8];
+        let mut next = 0;
+        for (i, o) in out.iter_mut().enumerate() {
+            if k >> i & 1 == 1 {
+                // SAFETY: the caller's contract; `next` < `k.count_ones()`.
+                *o = unsafe { p.add(next).read_unaligned() };
+                next += 1;
+            }
+        }
+        // SAFETY: `out` holds 8 `f64`; AVX-512F is enabled.
+        unsafe { _mm512_loadu_pd(out.as_ptr()) }
+    }
+
+    /// `_mm512_maskz_expand_ps`: the low lanes of `a`, in order, spread to the set bits.
+    ///
+    /// # Safety
+    ///
+    /// None beyond the build's `+avx512f`.
+    pub(super) unsafe fn _mm512_maskz_expand_ps(k: __mmask16, a: __m512) -> __m512 {
+        let mut lanes = [0.0f32; 16];
+        // SAFETY: `lanes` holds 16 `f32`; AVX-512F is enabled.
+        unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), a) };
+        // SAFETY: the 16 lanes just stored are readable.
+        unsafe { _mm512_maskz_expandloadu_ps(k, lanes.as_ptr()) }
+    }
+
+    /// `_mm512_maskz_expand_pd`, as the `ps` one.
+    ///
+    /// # Safety
+    ///
+    /// None beyond the build's `+avx512f`.
+    pub(super) unsafe fn _mm512_maskz_expand_pd(k: __mmask8, a: __m512d) -> __m512d {
+        let mut lanes = [0.0f64; 8];
+        // SAFETY: `lanes` holds 8 `f64`; AVX-512F is enabled.
+        unsafe { _mm512_storeu_pd(lanes.as_mut_ptr(), a) };
+        // SAFETY: the 8 lanes just stored are readable.
+        unsafe { _mm512_maskz_expandloadu_pd(k, lanes.as_ptr()) }
+    }
+
+    /// `_mm512_maskz_compress_ps`: the lanes of `a` whose bits are set, packed into the
+    /// low lanes in order; the rest 0.0.
+    ///
+    /// # Safety
+    ///
+    /// None beyond the build's `+avx512f`.
+    pub(super) unsafe fn _mm512_maskz_compress_ps(k: __mmask16, a: __m512) -> __m512 {
+        let mut lanes = [0.0f32; 16];
+        let mut out = [0.0f32; 16];
+        // SAFETY: `lanes` holds 16 `f32`; AVX-512F is enabled.
+        unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), a) };
+        let kept = lanes.iter().enumerate().filter(|&(i, _)| k >> i & 1 == 1);
+        for (o, (_, &x)) in out.iter_mut().zip(kept) {
+            *o = x;
+        }
+        // SAFETY: `out` holds 16 `f32`.
+        unsafe { _mm512_loadu_ps(out.as_ptr()) }
+    }
+
+    /// `_mm512_maskz_compress_pd`, as the `ps` one.
+    ///
+    /// # Safety
+    ///
+    /// None beyond the build's `+avx512f`.
+    pub(super) unsafe fn _mm512_maskz_compress_pd(k: __mmask8, a: __m512d) -> __m512d {
+        let mut lanes = [0.0f64; 8];
+        let mut out = [0.0f64; 8];
+        // SAFETY: `lanes` holds 8 `f64`; AVX-512F is enabled.
+        unsafe { _mm512_storeu_pd(lanes.as_mut_ptr(), a) };
+        let kept = lanes.iter().enumerate().filter(|&(i, _)| k >> i & 1 == 1);
+        for (o, (_, &x)) in out.iter_mut().zip(kept) {
+            *o = x;
+        }
+        // SAFETY: `out` holds 8 `f64`.
+        unsafe { _mm512_loadu_pd(out.as_ptr()) }
+    }
+}
