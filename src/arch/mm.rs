@@ -1097,6 +1097,169 @@ mod tests {
         t[7]
     }
 
+    /// The level's row kernels against their definitions, on rows long enough for the
+    /// vector paths' whole words (AVX2's and AVX-512's spread of a plain load), at every
+    /// level this CPU has. Cheap enough for miri, where CI runs the AVX-512 level: the
+    /// kernel suites' shapes there are too small to reach these paths often.
+    #[cfg(feature = "std")]
+    #[test]
+    fn row_kernels_match_their_definitions_at_every_level() {
+        fn check<T: Element + core::fmt::Debug>(sentinel: T, value: impl Fn(usize) -> T) {
+            // Miri interprets every lane: one row length (two whole words and a tail).
+            let (lens, seeds): (&[usize], u64) = if cfg!(miri) {
+                (&[130], 2)
+            } else {
+                (&[64, 130, 200], 4)
+            };
+            for &len in lens {
+                for seed in 1..seeds {
+                    // Kept units at about 7/8, 1/2 and 1/8 of the row.
+                    let (a, b, c) = (mixed(len, seed), mixed(len, seed + 7), mixed(len, !seed));
+                    let mut dense: Vec<u64> = a
+                        .iter()
+                        .zip(&b)
+                        .zip(&c)
+                        .map(|((a, b), c)| a | b | c)
+                        .collect();
+                    // A mixed first word with at least 64 kept units from it on (its
+                    // second word all kept) takes the whole-word path.
+                    if let Some(second) = dense.get_mut(1) {
+                        *second = u64::MAX;
+                    }
+                    let half = a.clone();
+                    let sparse: Vec<u64> = a
+                        .iter()
+                        .zip(&b)
+                        .zip(&c)
+                        .map(|((a, b), c)| a & b & c)
+                        .collect();
+                    for mut w in [dense, half, sparse] {
+                        if len % 64 != 0 {
+                            *w.last_mut().unwrap() &= (1 << (len % 64)) - 1;
+                        }
+                        let kept: Vec<usize> = (0..len)
+                            .filter(|&i| w[i / 64] >> (i % 64) & 1 == 1)
+                            .collect();
+                        check_row(&w, len, &kept, sentinel, &value);
+                    }
+                }
+            }
+        }
+        /// Mask words of `len` units, each bit set with probability 1/2 (splitmix64: even
+        /// the first word is well mixed, unlike `words`' xorshift from a small seed).
+        fn mixed(len: usize, seed: u64) -> Vec<u64> {
+            let mut s = seed;
+            (0..len.div_ceil(64))
+                .map(|_| {
+                    s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                    let z = (s ^ (s >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                    let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                    z ^ (z >> 31)
+                })
+                .collect()
+        }
+        fn check_row<T: Element + core::fmt::Debug>(
+            w: &[u64],
+            len: usize,
+            kept: &[usize],
+            sentinel: T,
+            value: &impl Fn(usize) -> T,
+        ) {
+            let bits = |x: T| -> u64 {
+                // Bitwise, so that untouched sentinels (NaN) compare equal.
+                let mut b = [0u8; 8];
+                let size = core::mem::size_of::<T>();
+                // SAFETY: `x` is `size` <= 8 plain bytes.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        (&x as *const T).cast::<u8>(),
+                        b.as_mut_ptr(),
+                        size,
+                    )
+                };
+                u64::from_le_bytes(b)
+            };
+            let kernels = super::super::kernels::<T>();
+            let row: Vec<T> = (0..len).map(value).collect();
+            let compact: Vec<T> = (0..kept.len()).map(|k| value(1000 + k)).collect();
+            // Compress, into exactly the room it needs and into a whole row's.
+            for room in [kept.len(), len] {
+                let mut out = vec![sentinel; room];
+                let g = super::super::Compress {
+                    src: row.as_ptr(),
+                    dst: out.as_mut_ptr(),
+                    len,
+                    room,
+                    words: w,
+                };
+                // SAFETY: `row` holds `len` elements, `out` `room` >= the kept count.
+                unsafe { (kernels.compress)(&g) };
+                for (k, &i) in kept.iter().enumerate() {
+                    assert_eq!(bits(out[k]), bits(row[i]), "compress, len {len}, unit {i}");
+                }
+            }
+            // Expand: written, added, added with beta, and with the dropped units zeroed. The
+            // dropped units hold sentinels (NaN), the kept ones numbers: arithmetic on a NaN
+            // gives a payload miri chooses at random.
+            let half = T::from_f64(0.5);
+            for (beta, zero_dropped) in [
+                (T::ZERO, false),
+                (T::ONE, false),
+                (half, false),
+                (T::ZERO, true),
+            ] {
+                let mut out: Vec<T> = (0..len)
+                    .map(|i| {
+                        if w[i / 64] >> (i % 64) & 1 == 1 {
+                            value(2000 + i)
+                        } else {
+                            sentinel
+                        }
+                    })
+                    .collect();
+                let before = out.clone();
+                let e = super::super::Expand {
+                    src: compact.as_ptr(),
+                    dst: out.as_mut_ptr(),
+                    len,
+                    words: w,
+                    beta,
+                    zero_dropped,
+                };
+                // SAFETY: `out` holds `len` elements, `compact` one per kept unit.
+                unsafe { (kernels.expand)(&e) };
+                let mut k = 0;
+                for i in 0..len {
+                    let want = if kept.get(k) == Some(&i) {
+                        k += 1;
+                        if beta == T::ZERO {
+                            compact[k - 1]
+                        } else {
+                            compact[k - 1] + beta * before[i]
+                        }
+                    } else if zero_dropped {
+                        T::ZERO
+                    } else {
+                        before[i]
+                    };
+                    assert_eq!(
+                        bits(out[i]),
+                        bits(want),
+                        "expand, beta {beta:?}, len {len}, unit {i}"
+                    );
+                }
+            }
+        }
+        for level in crate::Level::available() {
+            super::super::with_thread_level(level, || {
+                check::<f32>(f32::from_bits(0x7f80_beef), |i| (i as f32) * 0.25 - 7.0);
+                check::<f64>(f64::from_bits(0x7ff0_dead_beef_0001), |i| {
+                    (i as f64) * 0.125 - 3.0
+                });
+            });
+        }
+    }
+
     #[test]
     #[ignore]
     fn pieces() {
