@@ -212,105 +212,87 @@ simd_tables!("avx512f", F32x16, F64x8);
 mod miri_stand_ins {
     use core::arch::x86_64::*;
 
-    /// `_mm512_maskz_expandloadu_ps`: lane `i` takes the next consecutive element if bit
-    /// `i` of `k` is set, else 0.0; exactly `k.count_ones()` elements are read.
-    ///
-    /// # Safety
-    ///
-    /// `p` is valid for `k.count_ones()` reads.
-    pub(super) unsafe fn _mm512_maskz_expandloadu_ps(k: __mmask16, p: *const f32) -> __m512 {
-        let mut out = [0.0f32; 16];
-        let mut next = 0;
+    /// Lane `i` takes the next value of `src` if bit `i` of `k` is set, else 0.
+    fn expand_lanes<T: Copy + Default, const N: usize>(k: u32, src: &[T]) -> [T; N] {
+        let mut out = [T::default(); N];
+        let mut next = src.iter();
         for (i, o) in out.iter_mut().enumerate() {
             if k >> i & 1 == 1 {
-                // SAFETY: the caller's contract; `next` < `k.count_ones()`.
-                *o = unsafe { p.add(next).read_unaligned() };
-                next += 1;
+                *o = *next.next().expect("a value for each set bit");
             }
         }
-        // SAFETY: `out` holds 16 `f32`; AVX-512F is enabled (this build's target features).
-        unsafe { _mm512_loadu_ps(out.as_ptr()) }
+        out
     }
 
-    /// `_mm512_maskz_expandloadu_pd`, as the `ps` one.
-    ///
-    /// # Safety
-    ///
-    /// `p` is valid for `k.count_ones()` reads.
-    pub(super) unsafe fn _mm512_maskz_expandloadu_pd(k: __mmask8, p: *const f64) -> __m512d {
-        let mut out = [0.0f64; 8];
-        let mut next = 0;
-        for (i, o) in out.iter_mut().enumerate() {
-            if k >> i & 1 == 1 {
-                // SAFETY: the caller's contract; `next` < `k.count_ones()`.
-                *o = unsafe { p.add(next).read_unaligned() };
-                next += 1;
-            }
-        }
-        // SAFETY: `out` holds 8 `f64`; AVX-512F is enabled.
-        unsafe { _mm512_loadu_pd(out.as_ptr()) }
-    }
-
-    /// `_mm512_maskz_expand_ps`: the low lanes of `a`, in order, spread to the set bits.
-    ///
-    /// # Safety
-    ///
-    /// None beyond the build's `+avx512f`.
-    pub(super) unsafe fn _mm512_maskz_expand_ps(k: __mmask16, a: __m512) -> __m512 {
-        let mut lanes = [0.0f32; 16];
-        // SAFETY: `lanes` holds 16 `f32`; AVX-512F is enabled.
-        unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), a) };
-        // SAFETY: the 16 lanes just stored are readable.
-        unsafe { _mm512_maskz_expandloadu_ps(k, lanes.as_ptr()) }
-    }
-
-    /// `_mm512_maskz_expand_pd`, as the `ps` one.
-    ///
-    /// # Safety
-    ///
-    /// None beyond the build's `+avx512f`.
-    pub(super) unsafe fn _mm512_maskz_expand_pd(k: __mmask8, a: __m512d) -> __m512d {
-        let mut lanes = [0.0f64; 8];
-        // SAFETY: `lanes` holds 8 `f64`; AVX-512F is enabled.
-        unsafe { _mm512_storeu_pd(lanes.as_mut_ptr(), a) };
-        // SAFETY: the 8 lanes just stored are readable.
-        unsafe { _mm512_maskz_expandloadu_pd(k, lanes.as_ptr()) }
-    }
-
-    /// `_mm512_maskz_compress_ps`: the lanes of `a` whose bits are set, packed into the
-    /// low lanes in order; the rest 0.0.
-    ///
-    /// # Safety
-    ///
-    /// None beyond the build's `+avx512f`.
-    pub(super) unsafe fn _mm512_maskz_compress_ps(k: __mmask16, a: __m512) -> __m512 {
-        let mut lanes = [0.0f32; 16];
-        let mut out = [0.0f32; 16];
-        // SAFETY: `lanes` holds 16 `f32`; AVX-512F is enabled.
-        unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), a) };
+    /// The lanes whose bit of `k` is set, in order, in the low lanes; the rest 0.
+    fn compress_lanes<T: Copy + Default, const N: usize>(k: u32, lanes: [T; N]) -> [T; N] {
+        let mut out = [T::default(); N];
         let kept = lanes.iter().enumerate().filter(|&(i, _)| k >> i & 1 == 1);
         for (o, (_, &x)) in out.iter_mut().zip(kept) {
             *o = x;
         }
-        // SAFETY: `out` holds 16 `f32`.
-        unsafe { _mm512_loadu_ps(out.as_ptr()) }
+        out
     }
 
-    /// `_mm512_maskz_compress_pd`, as the `ps` one.
-    ///
-    /// # Safety
-    ///
-    /// None beyond the build's `+avx512f`.
-    pub(super) unsafe fn _mm512_maskz_compress_pd(k: __mmask8, a: __m512d) -> __m512d {
-        let mut lanes = [0.0f64; 8];
-        let mut out = [0.0f64; 8];
-        // SAFETY: `lanes` holds 8 `f64`; AVX-512F is enabled.
-        unsafe { _mm512_storeu_pd(lanes.as_mut_ptr(), a) };
-        let kept = lanes.iter().enumerate().filter(|&(i, _)| k >> i & 1 == 1);
-        for (o, (_, &x)) in out.iter_mut().zip(kept) {
-            *o = x;
-        }
-        // SAFETY: `out` holds 8 `f64`.
-        unsafe { _mm512_loadu_pd(out.as_ptr()) }
+    macro_rules! stand_ins {
+        ($t:ty, $n:literal, $vec:ty, $mask:ty, $expandloadu:ident, $expand:ident, $compress:ident) => {
+            /// `maskz_expandloadu`: reads exactly `k.count_ones()` consecutive elements.
+            ///
+            /// # Safety
+            ///
+            /// `p` is valid for `k.count_ones()` reads.
+            pub(super) unsafe fn $expandloadu(k: $mask, p: *const $t) -> $vec {
+                // SAFETY: the caller's contract; `p` points into the kernels' slices of
+                // elements, so it is aligned.
+                let src = unsafe { core::slice::from_raw_parts(p, k.count_ones() as usize) };
+                // SAFETY: a vector is its lanes, any bits.
+                unsafe { core::mem::transmute::<[$t; $n], $vec>(expand_lanes(k.into(), src)) }
+            }
+
+            /// `maskz_expand`: the low lanes of `a`, in order, moved to the set bits.
+            ///
+            /// # Safety
+            ///
+            /// None (unsafe as the intrinsic is).
+            pub(super) unsafe fn $expand(k: $mask, a: $vec) -> $vec {
+                // SAFETY: a vector is its lanes, any bits.
+                unsafe {
+                    let lanes = core::mem::transmute::<$vec, [$t; $n]>(a);
+                    core::mem::transmute::<[$t; $n], $vec>(expand_lanes(k.into(), &lanes))
+                }
+            }
+
+            /// `maskz_compress`: the lanes whose bits are set, packed low; the rest 0.
+            ///
+            /// # Safety
+            ///
+            /// None (unsafe as the intrinsic is).
+            pub(super) unsafe fn $compress(k: $mask, a: $vec) -> $vec {
+                // SAFETY: a vector is its lanes, any bits.
+                unsafe {
+                    let lanes = core::mem::transmute::<$vec, [$t; $n]>(a);
+                    core::mem::transmute::<[$t; $n], $vec>(compress_lanes(k.into(), lanes))
+                }
+            }
+        };
     }
+
+    stand_ins!(
+        f32,
+        16,
+        __m512,
+        __mmask16,
+        _mm512_maskz_expandloadu_ps,
+        _mm512_maskz_expand_ps,
+        _mm512_maskz_compress_ps
+    );
+    stand_ins!(
+        f64,
+        8,
+        __m512d,
+        __mmask8,
+        _mm512_maskz_expandloadu_pd,
+        _mm512_maskz_expand_pd,
+        _mm512_maskz_compress_pd
+    );
 }
