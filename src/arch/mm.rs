@@ -1058,14 +1058,16 @@ mod tests {
     use std::vec;
     use std::vec::Vec;
 
+    /// Mask words of `n` units, each bit set with probability 1/2 (splitmix64, so even
+    /// the first word of a small seed is well mixed), clear past `n`.
     fn words(n: usize, seed: u64) -> Vec<u64> {
         let mut s = seed;
         let mut w: Vec<u64> = (0..n.div_ceil(64))
             .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                s
+                s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                let z = (s ^ (s >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                z ^ (z >> 31)
             })
             .collect();
         if !n.is_multiple_of(64) {
@@ -1114,7 +1116,7 @@ mod tests {
             for &len in lens {
                 for seed in 1..seeds {
                     // Kept units at about 7/8, 1/2 and 1/8 of the row.
-                    let (a, b, c) = (mixed(len, seed), mixed(len, seed + 7), mixed(len, !seed));
+                    let (a, b, c) = (words(len, seed), words(len, seed + 7), words(len, !seed));
                     let mut dense: Vec<u64> = a
                         .iter()
                         .zip(&b)
@@ -1145,19 +1147,6 @@ mod tests {
                 }
             }
         }
-        /// Mask words of `len` units, each bit set with probability 1/2 (splitmix64: even
-        /// the first word is well mixed, unlike `words`' xorshift from a small seed).
-        fn mixed(len: usize, seed: u64) -> Vec<u64> {
-            let mut s = seed;
-            (0..len.div_ceil(64))
-                .map(|_| {
-                    s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                    let z = (s ^ (s >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                    let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                    z ^ (z >> 31)
-                })
-                .collect()
-        }
         fn check_row<T: Element + core::fmt::Debug>(
             w: &[u64],
             len: usize,
@@ -1165,20 +1154,6 @@ mod tests {
             sentinel: T,
             value: &impl Fn(usize) -> T,
         ) {
-            let bits = |x: T| -> u64 {
-                // Bitwise, so that untouched sentinels (NaN) compare equal.
-                let mut b = [0u8; 8];
-                let size = core::mem::size_of::<T>();
-                // SAFETY: `x` is `size` <= 8 plain bytes.
-                unsafe {
-                    core::ptr::copy_nonoverlapping(
-                        (&x as *const T).cast::<u8>(),
-                        b.as_mut_ptr(),
-                        size,
-                    )
-                };
-                u64::from_le_bytes(b)
-            };
             let kernels = super::super::kernels::<T>();
             let row: Vec<T> = (0..len).map(value).collect();
             let compact: Vec<T> = (0..kept.len()).map(|k| value(1000 + k)).collect();
@@ -1195,7 +1170,11 @@ mod tests {
                 // SAFETY: `row` holds `len` elements, `out` `room` >= the kept count.
                 unsafe { (kernels.compress)(&g) };
                 for (k, &i) in kept.iter().enumerate() {
-                    assert_eq!(bits(out[k]), bits(row[i]), "compress, len {len}, unit {i}");
+                    assert_eq!(
+                        out[k].to_bits_u64(),
+                        row[i].to_bits_u64(),
+                        "compress, len {len}, unit {i}"
+                    );
                 }
             }
             // Expand: written, added, added with beta, and with the dropped units zeroed. The
@@ -1243,8 +1222,8 @@ mod tests {
                         before[i]
                     };
                     assert_eq!(
-                        bits(out[i]),
-                        bits(want),
+                        out[i].to_bits_u64(),
+                        want.to_bits_u64(),
                         "expand, beta {beta:?}, len {len}, unit {i}"
                     );
                 }
