@@ -6,8 +6,9 @@ use core::arch::x86_64::*;
 // Named imports shadow the glob's intrinsics of the same names.
 #[cfg(miri)]
 use miri_stand_ins::{
-    _mm512_maskz_compress_pd, _mm512_maskz_compress_ps, _mm512_maskz_expand_pd,
-    _mm512_maskz_expand_ps, _mm512_maskz_expandloadu_pd, _mm512_maskz_expandloadu_ps,
+    _mm512_mask_compress_pd, _mm512_mask_compress_ps, _mm512_mask_expand_pd, _mm512_mask_expand_ps,
+    _mm512_maskz_expand_pd, _mm512_maskz_expand_ps, _mm512_maskz_expandloadu_pd,
+    _mm512_maskz_expandloadu_ps,
 };
 
 use crate::arch::lanes::Lanes;
@@ -107,9 +108,19 @@ impl Lanes for F32x16 {
     }
     #[cfg(feature = "alloc")]
     #[inline(always)]
+    unsafe fn spread(self, bits: u64) -> Self {
+        // SAFETY: see the impl. The clear lanes keep `self`'s values (merge-masking):
+        // Zen 4 and 5 run a *zero*-masked expand or compress only after the last write
+        // of its destination register, a false dependency that would chain each chunk
+        // of a row to the one before (llvm/llvm-project#206849: 5x the time in a loop).
+        unsafe { F32x16(_mm512_mask_expand_ps(self.0, bits as __mmask16, self.0)) }
+    }
+    #[cfg(feature = "alloc")]
+    #[inline(always)]
     unsafe fn compress(self, bits: u64) -> Self {
-        // SAFETY: see the impl.
-        unsafe { F32x16(_mm512_maskz_compress_ps(bits as __mmask16, self.0)) }
+        // SAFETY: see the impl. The lanes above the kept ones keep `self`'s values, as
+        // in `spread` and for the same reason.
+        unsafe { F32x16(_mm512_mask_compress_ps(self.0, bits as __mmask16, self.0)) }
     }
 }
 
@@ -196,9 +207,15 @@ impl Lanes for F64x8 {
     }
     #[cfg(feature = "alloc")]
     #[inline(always)]
+    unsafe fn spread(self, bits: u64) -> Self {
+        // SAFETY: see the F32x16 impl.
+        unsafe { F64x8(_mm512_mask_expand_pd(self.0, bits as __mmask8, self.0)) }
+    }
+    #[cfg(feature = "alloc")]
+    #[inline(always)]
     unsafe fn compress(self, bits: u64) -> Self {
         // SAFETY: see the F32x16 impl.
-        unsafe { F64x8(_mm512_maskz_compress_pd(bits as __mmask8, self.0)) }
+        unsafe { F64x8(_mm512_mask_compress_pd(self.0, bits as __mmask8, self.0)) }
     }
 }
 
@@ -212,9 +229,10 @@ simd_tables!("avx512f", F32x16, F64x8);
 mod miri_stand_ins {
     use core::arch::x86_64::*;
 
-    /// Lane `i` takes the next value of `src` if bit `i` of `k` is set, else 0.
-    fn expand_lanes<T: Copy + Default, const N: usize>(k: u32, src: &[T]) -> [T; N] {
-        let mut out = [T::default(); N];
+    /// Lane `i` takes the next value of `src` if bit `i` of `k` is set, else keeps
+    /// `fill`'s.
+    fn expand_lanes<T: Copy, const N: usize>(k: u32, src: &[T], fill: [T; N]) -> [T; N] {
+        let mut out = fill;
         let mut next = src.iter();
         for (i, o) in out.iter_mut().enumerate() {
             if k >> i & 1 == 1 {
@@ -224,9 +242,9 @@ mod miri_stand_ins {
         out
     }
 
-    /// The lanes whose bit of `k` is set, in order, in the low lanes; the rest 0.
-    fn compress_lanes<T: Copy + Default, const N: usize>(k: u32, lanes: [T; N]) -> [T; N] {
-        let mut out = [T::default(); N];
+    /// The lanes whose bit of `k` is set, in order, in the low lanes; the rest `fill`'s.
+    fn compress_lanes<T: Copy, const N: usize>(k: u32, lanes: [T; N], fill: [T; N]) -> [T; N] {
+        let mut out = fill;
         let kept = lanes.iter().enumerate().filter(|&(i, _)| k >> i & 1 == 1);
         for (o, (_, &x)) in out.iter_mut().zip(kept) {
             *o = x;
@@ -235,7 +253,10 @@ mod miri_stand_ins {
     }
 
     macro_rules! stand_ins {
-        ($t:ty, $n:literal, $vec:ty, $mask:ty, $expandloadu:ident, $expand:ident, $compress:ident) => {
+        (
+            $t:ty, $n:literal, $vec:ty, $mask:ty,
+            $expandloadu:ident, $expand:ident, $mask_expand:ident, $mask_compress:ident
+        ) => {
             /// `maskz_expandloadu`: reads exactly `k.count_ones()` consecutive elements.
             ///
             /// # Safety
@@ -245,33 +266,49 @@ mod miri_stand_ins {
                 // SAFETY: the caller's contract; `p` points into the kernels' slices of
                 // elements, so it is aligned.
                 let src = unsafe { core::slice::from_raw_parts(p, k.count_ones() as usize) };
+                let lanes = expand_lanes(k.into(), src, [0.0; $n]);
                 // SAFETY: a vector is its lanes, any bits.
-                unsafe { core::mem::transmute::<[$t; $n], $vec>(expand_lanes(k.into(), src)) }
+                unsafe { core::mem::transmute::<[$t; $n], $vec>(lanes) }
             }
 
-            /// `maskz_expand`: the low lanes of `a`, in order, moved to the set bits.
+            /// `maskz_expand`: the low lanes of `a`, in order, moved to the set bits; the
+            /// other lanes 0.
             ///
             /// # Safety
             ///
             /// None (unsafe as the intrinsic is).
             pub(super) unsafe fn $expand(k: $mask, a: $vec) -> $vec {
                 // SAFETY: a vector is its lanes, any bits.
-                unsafe {
-                    let lanes = core::mem::transmute::<$vec, [$t; $n]>(a);
-                    core::mem::transmute::<[$t; $n], $vec>(expand_lanes(k.into(), &lanes))
-                }
+                unsafe { $mask_expand(core::mem::transmute([0.0 as $t; $n]), k, a) }
             }
 
-            /// `maskz_compress`: the lanes whose bits are set, packed low; the rest 0.
+            /// `mask_expand`: the low lanes of `a`, in order, moved to the set bits; the
+            /// other lanes `src`'s.
             ///
             /// # Safety
             ///
             /// None (unsafe as the intrinsic is).
-            pub(super) unsafe fn $compress(k: $mask, a: $vec) -> $vec {
+            pub(super) unsafe fn $mask_expand(src: $vec, k: $mask, a: $vec) -> $vec {
                 // SAFETY: a vector is its lanes, any bits.
                 unsafe {
-                    let lanes = core::mem::transmute::<$vec, [$t; $n]>(a);
-                    core::mem::transmute::<[$t; $n], $vec>(compress_lanes(k.into(), lanes))
+                    let (src, a) =
+                        core::mem::transmute::<($vec, $vec), ([$t; $n], [$t; $n])>((src, a));
+                    core::mem::transmute::<[$t; $n], $vec>(expand_lanes(k.into(), &a, src))
+                }
+            }
+
+            /// `mask_compress`: the lanes of `a` whose bits are set, packed low; the other
+            /// lanes `src`'s.
+            ///
+            /// # Safety
+            ///
+            /// None (unsafe as the intrinsic is).
+            pub(super) unsafe fn $mask_compress(src: $vec, k: $mask, a: $vec) -> $vec {
+                // SAFETY: a vector is its lanes, any bits.
+                unsafe {
+                    let (src, a) =
+                        core::mem::transmute::<($vec, $vec), ([$t; $n], [$t; $n])>((src, a));
+                    core::mem::transmute::<[$t; $n], $vec>(compress_lanes(k.into(), a, src))
                 }
             }
         };
@@ -284,7 +321,8 @@ mod miri_stand_ins {
         __mmask16,
         _mm512_maskz_expandloadu_ps,
         _mm512_maskz_expand_ps,
-        _mm512_maskz_compress_ps
+        _mm512_mask_expand_ps,
+        _mm512_mask_compress_ps
     );
     stand_ins!(
         f64,
@@ -293,6 +331,7 @@ mod miri_stand_ins {
         __mmask8,
         _mm512_maskz_expandloadu_pd,
         _mm512_maskz_expand_pd,
-        _mm512_maskz_compress_pd
+        _mm512_mask_expand_pd,
+        _mm512_mask_compress_pd
     );
 }
