@@ -1131,7 +1131,7 @@ unsafe fn expand_zeroing<V: Lanes>(e: &super::Expand<'_, V::Elem>) {
                     zero
                 } else if V::SPREADS && k + 64 <= count {
                     // A plain load spread over the kept lanes; the others set to 0.
-                    let m = V::chunk_mask(V::group(bits, 0), 0);
+                    let m = V::lane_mask(bits);
                     V::select(m, V::load(e.src.add(k)).spread(bits), zero)
                 } else {
                     // Reads only the chunk's values; the other lanes are 0.
@@ -1162,7 +1162,7 @@ unsafe fn land_chunk<V: Lanes, const MODE: u8>(v: V, bits: u64, beta: V, p: *mut
             1 => d.add(v),
             _ => d.mul_add(beta, v),
         };
-        r.store_select(V::chunk_mask(V::group(bits, 0), 0), d, p);
+        r.store_select(V::lane_mask(bits), d, p);
     }
 }
 

@@ -70,6 +70,19 @@ pub(crate) trait Lanes: Copy {
     /// The CPU has the feature; `k < 4`.
     unsafe fn chunk_mask(group: Self::Group, k: usize) -> Self::Mask;
 
+    /// The mask of one chunk's bits (the low `LANES` of `bits`), for loops that take
+    /// each chunk on its own rather than a word four chunks at a time.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has the feature.
+    #[cfg(feature = "alloc")]
+    #[inline(always)]
+    unsafe fn lane_mask(bits: u64) -> Self::Mask {
+        // SAFETY: the caller's contract; group 0 exists for every LANES.
+        unsafe { Self::chunk_mask(Self::group(bits, 0), 0) }
+    }
+
     /// Lane by lane: `a` where `m` keeps the lane, else `b`, bit for bit.
     ///
     /// # Safety

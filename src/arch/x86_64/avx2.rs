@@ -15,12 +15,14 @@ pub(crate) struct F32x8(__m256);
 pub(crate) struct F64x4(__m256d);
 
 /// The lane masks of every 8-bit chunk: entry `b` is all ones in lane `l` when bit `l`
-/// of `b` is set. The batch path's expands and masked loads look their masks up here:
-/// each of their chunks has its own bits, with no group to broadcast. (The kernels along
-/// a masked dimension compute theirs, see `chunk_mask`: with a table load per chunk, the
-/// f32 row-major updates and dot products ran 1.07-1.12x their dense kernels at keep
-/// 0.5, against 1.04-1.08x computed: the table's load joins a loop of loads and stores.
-/// f64 ran the same either way.)
+/// of `b` is set. The batch path's expands and masked loads look their masks up here
+/// (`lane_mask`): each of their chunks has its own bits, with no group to broadcast
+/// (computed as `chunk_mask` does, the row-major scatter-add of a batch `dW` measured
+/// 1-2% slower, inside this machine's noise). The kernels along a masked dimension
+/// compute theirs, see `chunk_mask`: with a table load per chunk, the f32 row-major
+/// updates and dot products ran 1.07-1.12x their dense kernels at keep 0.5, against
+/// 1.04-1.08x computed (the table's load joins a loop of loads and stores). f64 ran the
+/// same either way.
 #[cfg(feature = "alloc")]
 #[repr(align(32))]
 struct LaneMasks32([[u32; 8]; 256]);
@@ -263,6 +265,12 @@ impl Lanes for F32x8 {
             _mm256_castsi256_ps(_mm256_srai_epi32::<31>(_mm256_sllv_epi32(group, counts)))
         }
     }
+    #[cfg(feature = "alloc")]
+    #[inline(always)]
+    unsafe fn lane_mask(bits: u64) -> __m256 {
+        // SAFETY: see the impl.
+        unsafe { _mm256_castsi256_ps(lane_mask_32(bits)) }
+    }
     #[inline(always)]
     unsafe fn select(m: __m256, a: Self, b: Self) -> Self {
         // SAFETY: see the impl.
@@ -406,6 +414,12 @@ impl Lanes for F64x4 {
             let bit = _mm256_sllv_epi64(group, counts);
             _mm256_castsi256_pd(_mm256_cmpgt_epi64(_mm256_setzero_si256(), bit))
         }
+    }
+    #[cfg(feature = "alloc")]
+    #[inline(always)]
+    unsafe fn lane_mask(bits: u64) -> __m256d {
+        // SAFETY: see the F32x8 impl.
+        unsafe { _mm256_castsi256_pd(lane_mask_64(bits)) }
     }
     #[inline(always)]
     unsafe fn select(m: __m256d, a: Self, b: Self) -> Self {
