@@ -291,8 +291,8 @@ mod miri_stand_ins {
             pub(super) unsafe fn $mask_expand(src: $vec, k: $mask, a: $vec) -> $vec {
                 // SAFETY: a vector is its lanes, any bits.
                 unsafe {
-                    let (src, a) =
-                        core::mem::transmute::<($vec, $vec), ([$t; $n], [$t; $n])>((src, a));
+                    let src = core::mem::transmute::<$vec, [$t; $n]>(src);
+                    let a = core::mem::transmute::<$vec, [$t; $n]>(a);
                     core::mem::transmute::<[$t; $n], $vec>(expand_lanes(k.into(), &a, src))
                 }
             }
@@ -306,8 +306,8 @@ mod miri_stand_ins {
             pub(super) unsafe fn $mask_compress(src: $vec, k: $mask, a: $vec) -> $vec {
                 // SAFETY: a vector is its lanes, any bits.
                 unsafe {
-                    let (src, a) =
-                        core::mem::transmute::<($vec, $vec), ([$t; $n], [$t; $n])>((src, a));
+                    let src = core::mem::transmute::<$vec, [$t; $n]>(src);
+                    let a = core::mem::transmute::<$vec, [$t; $n]>(a);
                     core::mem::transmute::<[$t; $n], $vec>(compress_lanes(k.into(), a, src))
                 }
             }
