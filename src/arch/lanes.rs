@@ -161,7 +161,7 @@ pub(crate) trait Lanes: Copy {
     ///
     /// The CPU has the feature.
     #[cfg(feature = "alloc")]
-    // Only the x86_64 levels' `expand_load`s call it.
+    // Called by AVX2's `expand_load`; the levels that spread override `spread`.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     #[inline(always)]
     unsafe fn expand(self, bits: u64) -> Self {

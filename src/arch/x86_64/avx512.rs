@@ -7,8 +7,7 @@ use core::arch::x86_64::*;
 #[cfg(miri)]
 use miri_stand_ins::{
     _mm512_mask_compress_pd, _mm512_mask_compress_ps, _mm512_mask_expand_pd, _mm512_mask_expand_ps,
-    _mm512_maskz_expand_pd, _mm512_maskz_expand_ps, _mm512_maskz_expandloadu_pd,
-    _mm512_maskz_expandloadu_ps,
+    _mm512_maskz_expandloadu_pd, _mm512_maskz_expandloadu_ps,
 };
 
 use crate::arch::lanes::Lanes;
@@ -99,12 +98,6 @@ impl Lanes for F32x16 {
         // SAFETY: see the impl; `expandloadu` reads exactly as many consecutive elements
         // as the mask has set bits.
         unsafe { F32x16(_mm512_maskz_expandloadu_ps(bits as __mmask16, p)) }
-    }
-    #[cfg(feature = "alloc")]
-    #[inline(always)]
-    unsafe fn expand(self, bits: u64) -> Self {
-        // SAFETY: see the impl.
-        unsafe { F32x16(_mm512_maskz_expand_ps(bits as __mmask16, self.0)) }
     }
     #[cfg(feature = "alloc")]
     #[inline(always)]
@@ -201,12 +194,6 @@ impl Lanes for F64x8 {
     }
     #[cfg(feature = "alloc")]
     #[inline(always)]
-    unsafe fn expand(self, bits: u64) -> Self {
-        // SAFETY: see the F32x16 impl.
-        unsafe { F64x8(_mm512_maskz_expand_pd(bits as __mmask8, self.0)) }
-    }
-    #[cfg(feature = "alloc")]
-    #[inline(always)]
     unsafe fn spread(self, bits: u64) -> Self {
         // SAFETY: see the F32x16 impl.
         unsafe { F64x8(_mm512_mask_expand_pd(self.0, bits as __mmask8, self.0)) }
@@ -255,7 +242,7 @@ mod miri_stand_ins {
     macro_rules! stand_ins {
         (
             $t:ty, $n:literal, $vec:ty, $mask:ty,
-            $expandloadu:ident, $expand:ident, $mask_expand:ident, $mask_compress:ident
+            $expandloadu:ident, $mask_expand:ident, $mask_compress:ident
         ) => {
             /// `maskz_expandloadu`: reads exactly `k.count_ones()` consecutive elements.
             ///
@@ -269,17 +256,6 @@ mod miri_stand_ins {
                 let lanes = expand_lanes(k.into(), src, [0.0; $n]);
                 // SAFETY: a vector is its lanes, any bits.
                 unsafe { core::mem::transmute::<[$t; $n], $vec>(lanes) }
-            }
-
-            /// `maskz_expand`: the low lanes of `a`, in order, moved to the set bits; the
-            /// other lanes 0.
-            ///
-            /// # Safety
-            ///
-            /// None (unsafe as the intrinsic is).
-            pub(super) unsafe fn $expand(k: $mask, a: $vec) -> $vec {
-                // SAFETY: a vector is its lanes, any bits.
-                unsafe { $mask_expand(core::mem::transmute([0.0 as $t; $n]), k, a) }
             }
 
             /// `mask_expand`: the low lanes of `a`, in order, moved to the set bits; the
@@ -320,7 +296,6 @@ mod miri_stand_ins {
         __m512,
         __mmask16,
         _mm512_maskz_expandloadu_ps,
-        _mm512_maskz_expand_ps,
         _mm512_mask_expand_ps,
         _mm512_mask_compress_ps
     );
@@ -330,7 +305,6 @@ mod miri_stand_ins {
         __m512d,
         __mmask8,
         _mm512_maskz_expandloadu_pd,
-        _mm512_maskz_expand_pd,
         _mm512_mask_expand_pd,
         _mm512_mask_compress_pd
     );
