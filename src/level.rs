@@ -12,7 +12,9 @@ use crate::Error;
 /// has is detected once, at the first kernel call, and cached; the environment variable
 /// `BITDROP_FORCE` (`scalar`, `avx2`, `avx512` or `neon`) read at that moment overrides
 /// the choice when the CPU has that level. Without `std` the level is fixed at compile
-/// time by the enabled target features (`-C target-feature=+avx2,+fma`, for example).
+/// time by the enabled target features: AVX2 needs `avx2`, `fma` and `popcnt`
+/// (`-C target-cpu=x86-64-v3` has them), AVX-512 `avx512f` and `popcnt`
+/// (`x86-64-v4`).
 ///
 /// ```
 /// use bitdrop::Level;
@@ -26,9 +28,10 @@ use crate::Error;
 pub enum Level {
     /// Portable code, one element at a time: microcontrollers, miri, any target.
     Scalar,
-    /// x86_64 AVX2 with FMA: 8 `f32` or 4 `f64` per vector.
+    /// x86_64 AVX2 with FMA (and POPCNT): 8 `f32` or 4 `f64` per vector.
     Avx2,
-    /// x86_64 AVX-512F: 16 `f32` or 8 `f64` per vector; mask bits are k-masks.
+    /// x86_64 AVX-512F (and POPCNT): 16 `f32` or 8 `f64` per vector; mask bits are
+    /// k-masks.
     Avx512,
     /// aarch64 NEON: 4 `f32` or 2 `f64` per vector.
     Neon,
@@ -40,7 +43,7 @@ impl Level {
 
     /// The levels this build has kernels for on its target. Under miri, which has no CPU
     /// to detect, SIMD levels are left out unless the build enables their target
-    /// features (`-C target-feature=+avx2,+fma,+avx512f`).
+    /// features (`-C target-feature=+avx2,+fma,+popcnt,+avx512f`).
     ///
     /// ```
     /// assert!(bitdrop::Level::compiled().any(|l| l == bitdrop::Level::Scalar));

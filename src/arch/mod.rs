@@ -107,7 +107,8 @@ pub(crate) enum DroppedRows {
 mod scalar;
 // Miri has no CPU to ask: it reports exactly the target features the build enables. So
 // under miri the x86_64 levels are built only when asked for, as CI does to run the
-// AVX-512 kernels under miri's checks (`RUSTFLAGS=-Ctarget-feature=+avx2,+fma,+avx512f`);
+// AVX-512 kernels under miri's checks
+// (`RUSTFLAGS=-Ctarget-feature=+avx2,+fma,+popcnt,+avx512f`);
 // a plain `cargo miri test` runs the portable path.
 #[cfg(all(target_arch = "x86_64", any(not(miri), target_feature = "avx2")))]
 mod x86_64;

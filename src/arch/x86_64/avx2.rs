@@ -523,4 +523,4 @@ impl Lanes for F64x4 {
     }
 }
 
-simd_tables!("avx2,fma", F32x8, F64x4);
+simd_tables!("avx2,fma,popcnt", F32x8, F64x4);

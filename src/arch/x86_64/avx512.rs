@@ -206,7 +206,7 @@ impl Lanes for F64x8 {
     }
 }
 
-simd_tables!("avx512f", F32x16, F64x8);
+simd_tables!("avx512f,popcnt", F32x16, F64x8);
 
 /// Miri interprets every AVX-512F intrinsic above but the expanding and compressing ones
 /// (LLVM intrinsics it has no shim for). Under miri, built with `+avx512f`, these lane by
