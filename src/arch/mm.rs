@@ -839,9 +839,12 @@ unsafe fn scatter_rows<T: Element>(
         && c.col_stride == 1
     {
         // Contiguous rows along a masked dimension: the level's vector kernel expands each
-        // row's compact values into its kept units.
+        // row's compact values into its kept units. Prefetching rows ahead pays even when
+        // they are consecutive: it runs further ahead than the hardware's stream (the
+        // row-major batch dW, 1024 x 1024 at m = 128, took 3-4% less time).
         let kernel = super::kernels::<T>().expand;
-        for (jp, j) in kept(rows).enumerate() {
+        let rows_ahead = kept_prefetching(rows, c.ptr.cast_const(), c.row_stride, cols.len, 1);
+        for (jp, j) in rows_ahead.enumerate() {
             let row = super::Expand {
                 // SAFETY: row jp of `p` and row j of `c` lie inside their views.
                 src: unsafe { p.ptr.add(jp * p.row_stride) },
