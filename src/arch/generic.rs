@@ -1001,10 +1001,13 @@ pub(crate) unsafe fn gemm<V: Lanes>(g: &Gemm<'_, V::Elem>) {
     }
 }
 
-/// One row of a masked scatter: `dst[i] = src[k] + beta · dst[i]` for the `k`-th kept
-/// unit `i`, a chunk of `LANES` units at a time: the chunk's kept values are expanded
-/// from `src` into their lanes, combined with `dst`, and the dropped lanes keep `dst`'s
-/// bits (a chunk with no kept unit is skipped; the tail of the row goes unit by unit).
+/// Rows of a masked scatter: `dst[i] = src[k] + beta · dst[i]` for the `k`-th kept unit
+/// `i`, a chunk of `LANES` units at a time: the chunk's kept values are expanded from
+/// `src` into their lanes, combined with `dst`, and the dropped lanes keep `dst`'s bits
+/// (a chunk with no kept unit is skipped; the tail of a row goes unit by unit). A full
+/// set of [`super::EXPAND_ROWS`] rows goes chunk by chunk through all of them, each
+/// chunk's lane mask and permutation decoded once (the row-major batch `dW` at m = 32
+/// spent a quarter of its time here when each row decoded its own).
 ///
 /// # Safety
 ///
@@ -1012,29 +1015,65 @@ pub(crate) unsafe fn gemm<V: Lanes>(g: &Gemm<'_, V::Elem>) {
 #[cfg(feature = "alloc")]
 #[inline(always)]
 pub(crate) unsafe fn expand<V: Lanes>(e: &super::Expand<'_, V::Elem>) {
-    // SAFETY: the caller's contract.
+    // SAFETY: the caller's contract; rows `first .. first + R` are below `e.rows`.
     unsafe {
-        if e.zero_dropped {
-            debug_assert!(e.beta == V::Elem::ZERO);
-            expand_zeroing::<V>(e)
-        } else if e.beta == V::Elem::ZERO {
-            expand_with::<V, 0>(e)
-        } else if e.beta == V::Elem::ONE {
-            expand_with::<V, 1>(e)
+        if e.rows == super::EXPAND_ROWS {
+            expand_rows::<V, { super::EXPAND_ROWS }>(e, 0)
         } else {
-            expand_with::<V, 2>(e)
+            for q in 0..e.rows {
+                expand_rows::<V, 1>(e, q)
+            }
         }
     }
 }
 
-/// [`expand`] for `beta = 0` (`MODE` 0), `beta = 1` (1) or any other (2).
+/// Rows `first .. first + R` of an [`expand`].
 ///
 /// # Safety
 ///
-/// As for [`expand`].
+/// As for [`expand`], with `first + R <= e.rows`.
 #[cfg(feature = "alloc")]
 #[inline(always)]
-unsafe fn expand_with<V: Lanes, const MODE: u8>(e: &super::Expand<'_, V::Elem>) {
+unsafe fn expand_rows<V: Lanes, const R: usize>(e: &super::Expand<'_, V::Elem>, first: usize) {
+    // Pointer arithmetic only: the rows exist by the caller's contract.
+    let src = core::array::from_fn(|q| e.src.wrapping_add((first + q) * e.src_stride));
+    let dst = core::array::from_fn(|q| e.dst[first + q]);
+    let rows = Rows { src, dst };
+    // SAFETY: the caller's contract.
+    unsafe {
+        if e.zero_dropped {
+            debug_assert!(e.beta == V::Elem::ZERO);
+            expand_zeroing::<V, R>(e, rows)
+        } else if e.beta == V::Elem::ZERO {
+            expand_with::<V, 0, R>(e, rows)
+        } else if e.beta == V::Elem::ONE {
+            expand_with::<V, 1, R>(e, rows)
+        } else {
+            expand_with::<V, 2, R>(e, rows)
+        }
+    }
+}
+
+/// `R` rows of an [`expand`]: where each one's compact values start, and its output.
+#[cfg(feature = "alloc")]
+#[derive(Clone, Copy)]
+struct Rows<T, const R: usize> {
+    src: [*const T; R],
+    dst: [*mut T; R],
+}
+
+/// [`expand`] for `beta = 0` (`MODE` 0), `beta = 1` (1) or any other (2), on `R` rows
+/// that share the mask: each chunk's bits are decoded once for all of them.
+///
+/// # Safety
+///
+/// As for [`expand`], for the rows of `rows`.
+#[cfg(feature = "alloc")]
+#[inline(always)]
+unsafe fn expand_with<V: Lanes, const MODE: u8, const R: usize>(
+    e: &super::Expand<'_, V::Elem>,
+    rows: Rows<V::Elem, R>,
+) {
     let land = |v: V::Elem, d: V::Elem| match MODE {
         0 => v,
         1 => d + v,
@@ -1044,11 +1083,11 @@ unsafe fn expand_with<V: Lanes, const MODE: u8>(e: &super::Expand<'_, V::Elem>) 
     // whole, without a masked load.
     let count: usize = e.words.iter().map(|w| w.count_ones() as usize).sum();
     let mut k = 0;
-    // SAFETY: every chunk below lies inside `dst`'s `len` elements (whole chunks only
-    // where `i + LANES <= len`); `k` counts the kept units before `i`, so the chunk's
-    // `count_ones(bits)` values lie inside `src`; a whole-vector load at `src + k` is
-    // taken only when `k + 64 <= count`, and a word's chunks load from at most
-    // `k + 64 - LANES`, so they read inside `src` too.
+    // SAFETY: every chunk below lies inside each `dst` row's `len` elements (whole chunks
+    // only where `i + LANES <= len`); `k` counts the kept units before `i`, so the chunk's
+    // `count_ones(bits)` values lie inside each source row; a whole-vector load at
+    // `src + k` is taken only when `k + 64 <= count`, and a word's chunks load from at
+    // most `k + 64 - LANES`, so they read inside the source rows too.
     unsafe {
         let beta = V::splat(e.beta);
         for (w, &word) in e.words.iter().enumerate() {
@@ -1061,99 +1100,120 @@ unsafe fn expand_with<V: Lanes, const MODE: u8>(e: &super::Expand<'_, V::Elem>) 
                 // spread over the chunk's kept lanes.
                 for c in 0..64 / V::LANES {
                     let bits = (word >> (c * V::LANES)) & V::ALL;
-                    let p = e.dst.add(i0 + c * V::LANES);
-                    land_chunk::<V, MODE>(V::load(e.src.add(k)).spread(bits), bits, beta, p);
+                    let m = V::lane_mask(bits);
+                    for q in 0..R {
+                        let v = V::load(rows.src[q].add(k)).spread(bits);
+                        land_chunk::<V, MODE>(v, m, beta, rows.dst[q].add(i0 + c * V::LANES));
+                    }
                     k += bits.count_ones() as usize;
                 }
                 continue;
             }
-            let mut c = 0;
-            while c < 64 && word >> c != 0 {
-                let i = i0 + c;
-                let bits = (word >> c) & V::ALL;
-                if bits != 0 {
-                    if i + V::LANES <= e.len {
-                        // Only the values the chunk takes are read.
-                        let v = V::expand_load(e.src.add(k), bits);
-                        land_chunk::<V, MODE>(v, bits, beta, e.dst.add(i));
-                    } else {
-                        let (mut b, mut kk) = (bits, k);
-                        while b != 0 {
-                            let p = e.dst.add(i + b.trailing_zeros() as usize);
-                            *p = land(*e.src.add(kk), *p);
-                            kk += 1;
-                            b &= b - 1;
+            for q in 0..R {
+                let (src, dst) = (rows.src[q], rows.dst[q]);
+                let mut kk = k;
+                let mut c = 0;
+                while c < 64 && word >> c != 0 {
+                    let i = i0 + c;
+                    let bits = (word >> c) & V::ALL;
+                    if bits != 0 {
+                        if i + V::LANES <= e.len {
+                            // Only the values the chunk takes are read.
+                            let v = V::expand_load(src.add(kk), bits);
+                            land_chunk::<V, MODE>(v, V::lane_mask(bits), beta, dst.add(i));
+                        } else {
+                            let (mut b, mut kb) = (bits, kk);
+                            while b != 0 {
+                                let p = dst.add(i + b.trailing_zeros() as usize);
+                                *p = land(*src.add(kb), *p);
+                                kb += 1;
+                                b &= b - 1;
+                            }
                         }
+                        kk += bits.count_ones() as usize;
                     }
-                    k += bits.count_ones() as usize;
+                    c += V::LANES;
                 }
-                c += V::LANES;
             }
+            k += word.count_ones() as usize;
         }
     }
 }
 
-/// [`expand`] with `zero_dropped`: every unit of the row is written, the kept ones from
-/// `src`, the dropped ones 0, whole chunks at a time (no read of `dst`, no skipped chunk,
-/// and no second pass to zero the dropped units).
+/// [`expand`] with `zero_dropped`, on `R` rows: every unit of each row is written, the
+/// kept ones from the source, the dropped ones 0, whole chunks at a time (no read of
+/// `dst`, no skipped chunk, and no second pass to zero the dropped units).
 ///
 /// # Safety
 ///
-/// As for [`expand`].
+/// As for [`expand`], for the rows of `rows`.
 #[cfg(feature = "alloc")]
 #[inline(always)]
-unsafe fn expand_zeroing<V: Lanes>(e: &super::Expand<'_, V::Elem>) {
+unsafe fn expand_zeroing<V: Lanes, const R: usize>(
+    e: &super::Expand<'_, V::Elem>,
+    rows: Rows<V::Elem, R>,
+) {
     let count: usize = e.words.iter().map(|w| w.count_ones() as usize).sum();
     let mut k = 0;
     // SAFETY: as in `expand_with`: chunks are stored whole only where `i + LANES <= len`,
-    // `k` counts the kept units before `i` (so a chunk's values lie inside `src`), and a
-    // whole-vector load at `src + k` is taken only when `k + 64 <= count`.
+    // `k` counts the kept units before `i` (so a chunk's values lie inside each source
+    // row), and a whole-vector load at `src + k` is taken only when `k + 64 <= count`.
     unsafe {
         let zero = V::splat(V::Elem::ZERO);
         for (w, &word) in e.words.iter().enumerate() {
             let i0 = 64 * w;
             if i0 + 64 > e.len {
-                // The row's last, partial word: unit by unit.
-                for i in i0..e.len {
-                    *e.dst.add(i) = if word >> (i - i0) & 1 != 0 {
-                        k += 1;
-                        *e.src.add(k - 1)
-                    } else {
-                        V::Elem::ZERO
-                    };
+                // The rows' last, partial word: unit by unit.
+                for q in 0..R {
+                    let mut kk = k;
+                    for i in i0..e.len {
+                        *rows.dst[q].add(i) = if word >> (i - i0) & 1 != 0 {
+                            kk += 1;
+                            *rows.src[q].add(kk - 1)
+                        } else {
+                            V::Elem::ZERO
+                        };
+                    }
                 }
+                k += word.count_ones() as usize;
                 continue;
             }
             for c in 0..64 / V::LANES {
                 let bits = (word >> (c * V::LANES)) & V::ALL;
-                let p = e.dst.add(i0 + c * V::LANES);
-                let v = if bits == 0 {
-                    zero
+                let i = i0 + c * V::LANES;
+                if bits == 0 {
+                    for q in 0..R {
+                        zero.store(rows.dst[q].add(i));
+                    }
                 } else if V::SPREADS && k + 64 <= count {
                     // A plain load spread over the kept lanes; the others set to 0.
                     let m = V::lane_mask(bits);
-                    V::select(m, V::load(e.src.add(k)).spread(bits), zero)
+                    for q in 0..R {
+                        let v = V::load(rows.src[q].add(k)).spread(bits);
+                        V::select(m, v, zero).store(rows.dst[q].add(i));
+                    }
                 } else {
                     // Reads only the chunk's values; the other lanes are 0.
-                    V::expand_load(e.src.add(k), bits)
-                };
-                v.store(p);
+                    for q in 0..R {
+                        V::expand_load(rows.src[q].add(k), bits).store(rows.dst[q].add(i));
+                    }
+                }
                 k += bits.count_ones() as usize;
             }
         }
     }
 }
 
-/// Lands the values `v` of an expanded chunk on the kept lanes (`bits`) of `p`, as
-/// [`expand_with`]'s `MODE` says (`v`, `d + v` or `v + beta · d`); the other lanes keep
-/// their bits.
+/// Lands the values `v` of an expanded chunk on the kept lanes (`m`, the chunk's lane
+/// mask) of `p`, as [`expand_with`]'s `MODE` says (`v`, `d + v` or `v + beta · d`); the
+/// other lanes keep their bits.
 ///
 /// # Safety
 ///
 /// `p` is valid for reads and writes of `LANES` elements; the CPU has the features of `V`.
 #[cfg(feature = "alloc")]
 #[inline(always)]
-unsafe fn land_chunk<V: Lanes, const MODE: u8>(v: V, bits: u64, beta: V, p: *mut V::Elem) {
+unsafe fn land_chunk<V: Lanes, const MODE: u8>(v: V, m: V::Mask, beta: V, p: *mut V::Elem) {
     // SAFETY: the caller's contract.
     unsafe {
         let d = V::load(p);
@@ -1162,7 +1222,7 @@ unsafe fn land_chunk<V: Lanes, const MODE: u8>(v: V, bits: u64, beta: V, p: *mut
             1 => d.add(v),
             _ => d.mul_add(beta, v),
         };
-        r.store_select(V::lane_mask(bits), d, p);
+        r.store_select(m, d, p);
     }
 }
 

@@ -843,23 +843,39 @@ unsafe fn scatter_rows<T: Element>(
         // they are consecutive: it runs further ahead than the hardware's stream (the
         // row-major batch dW, 1024 x 1024 at m = 128, took 3-4% less time).
         let kernel = super::kernels::<T>().expand;
-        let rows_ahead = kept_prefetching(rows, c.ptr.cast_const(), c.row_stride, cols.len, 1);
-        for (jp, j) in rows_ahead.enumerate() {
-            let row = super::Expand {
-                // SAFETY: row jp of `p` and row j of `c` lie inside their views.
+        let mut rows_ahead = kept_prefetching(rows, c.ptr.cast_const(), c.row_stride, cols.len, 1);
+        // The kernel takes up to EXPAND_ROWS rows at a time: consecutive rows of `p`
+        // (compact, one per kept row) into kept rows of `c`, wherever those lie.
+        let mut jp = 0;
+        loop {
+            let mut dst = [core::ptr::null_mut(); super::EXPAND_ROWS];
+            let mut count = 0;
+            for (q, j) in (&mut rows_ahead).take(super::EXPAND_ROWS).enumerate() {
+                // SAFETY: row j of `c` lies inside its view.
+                dst[q] = unsafe { c.ptr.add(j * c.row_stride) };
+                count = q + 1;
+            }
+            if count == 0 {
+                break;
+            }
+            let block = super::Expand {
+                // SAFETY: row jp of `p` lies inside its view.
                 src: unsafe { p.ptr.add(jp * p.row_stride) },
-                // SAFETY: as above.
-                dst: unsafe { c.ptr.add(j * c.row_stride) },
+                src_stride: p.row_stride,
+                dst,
+                rows: count,
                 len: cols.len,
                 words,
                 beta,
                 zero_dropped: zero_cols,
             };
-            // SAFETY: row j of `c` is cols.len contiguous elements, row jp of `p` holds
-            // cols.count (the set bits of `words`) contiguous ones, disjoint from `c`; the
-            // selection's words cover cols.len with clear tails. The table's level was
-            // detected on this CPU.
-            unsafe { kernel(&row) };
+            // SAFETY: each of the `count` rows of `c` is cols.len contiguous elements, a
+            // distinct kept row; rows jp .. jp + count of `p` each hold cols.count (the
+            // set bits of `words`) contiguous ones, disjoint from `c`; the selection's
+            // words cover cols.len with clear tails. The table's level was detected on
+            // this CPU.
+            unsafe { kernel(&block) };
+            jp += count;
         }
         return zero_cols;
     }
@@ -1159,7 +1175,6 @@ mod tests {
         ) {
             let kernels = super::super::kernels::<T>();
             let row: Vec<T> = (0..len).map(value).collect();
-            let compact: Vec<T> = (0..kept.len()).map(|k| value(1000 + k)).collect();
             // Compress, into exactly the room it needs and into a whole row's.
             for room in [kept.len(), len] {
                 let mut out = vec![sentinel; room];
@@ -1182,53 +1197,77 @@ mod tests {
             }
             // Expand: written, added, added with beta, and with the dropped units zeroed. The
             // dropped units hold sentinels (NaN), the kept ones numbers: arithmetic on a NaN
-            // gives a payload miri chooses at random.
+            // gives a payload miri chooses at random. One row at a time and several: the
+            // source rows one after another, the output rows in reverse order with a gap
+            // between them, which must keep its sentinels.
             let half = T::from_f64(0.5);
-            for (beta, zero_dropped) in [
-                (T::ZERO, false),
-                (T::ONE, false),
-                (half, false),
-                (T::ZERO, true),
-            ] {
-                let mut out: Vec<T> = (0..len)
-                    .map(|i| {
-                        if w[i / 64] >> (i % 64) & 1 == 1 {
-                            value(2000 + i)
-                        } else {
-                            sentinel
-                        }
-                    })
-                    .collect();
-                let before = out.clone();
-                let e = super::super::Expand {
-                    src: compact.as_ptr(),
-                    dst: out.as_mut_ptr(),
-                    len,
-                    words: w,
-                    beta,
-                    zero_dropped,
-                };
-                // SAFETY: `out` holds `len` elements, `compact` one per kept unit.
-                unsafe { (kernels.expand)(&e) };
-                let mut k = 0;
-                for i in 0..len {
-                    let want = if kept.get(k) == Some(&i) {
-                        k += 1;
-                        if beta == T::ZERO {
-                            compact[k - 1]
-                        } else {
-                            compact[k - 1] + beta * before[i]
-                        }
-                    } else if zero_dropped {
-                        T::ZERO
-                    } else {
-                        before[i]
+            let rows_cases: &[usize] = if cfg!(miri) {
+                &[1, super::super::EXPAND_ROWS]
+            } else {
+                &[1, 2, 3, super::super::EXPAND_ROWS]
+            };
+            for &rows in rows_cases {
+                let stride = len + 3;
+                let compact: Vec<T> = (0..rows * kept.len()).map(|k| value(1000 + k)).collect();
+                for (beta, zero_dropped) in [
+                    (T::ZERO, false),
+                    (T::ONE, false),
+                    (half, false),
+                    (T::ZERO, true),
+                ] {
+                    let mut out: Vec<T> = (0..rows * stride)
+                        .map(|at| {
+                            let i = at % stride;
+                            if i < len && w[i / 64] >> (i % 64) & 1 == 1 {
+                                value(2000 + at)
+                            } else {
+                                sentinel
+                            }
+                        })
+                        .collect();
+                    let before = out.clone();
+                    // Source row q lands in output row rows - 1 - q.
+                    // One pointer for the whole buffer, so that every row's keeps its
+                    // right to it.
+                    let base = out.as_mut_ptr();
+                    let mut dst = [core::ptr::null_mut(); super::super::EXPAND_ROWS];
+                    for (q, d) in dst.iter_mut().take(rows).enumerate() {
+                        *d = base.wrapping_add((rows - 1 - q) * stride);
+                    }
+                    let e = super::super::Expand {
+                        src: compact.as_ptr(),
+                        src_stride: kept.len(),
+                        dst,
+                        rows,
+                        len,
+                        words: w,
+                        beta,
+                        zero_dropped,
                     };
-                    assert_eq!(
-                        out[i].to_bits_u64(),
-                        want.to_bits_u64(),
-                        "expand, beta {beta:?}, len {len}, unit {i}"
-                    );
+                    // SAFETY: each output row holds `len` elements, disjoint from the
+                    // others; `compact` holds `kept.len()` per source row.
+                    unsafe { (kernels.expand)(&e) };
+                    for at in 0..rows * stride {
+                        let (r, i) = (at / stride, at % stride);
+                        let q = rows - 1 - r;
+                        let want = match kept.binary_search(&i) {
+                            Ok(k) if i < len => {
+                                let v = compact[q * kept.len() + k];
+                                if beta == T::ZERO {
+                                    v
+                                } else {
+                                    v + beta * before[at]
+                                }
+                            }
+                            _ if zero_dropped && i < len => T::ZERO,
+                            _ => before[at],
+                        };
+                        assert_eq!(
+                            out[at].to_bits_u64(),
+                            want.to_bits_u64(),
+                            "expand, {rows} rows, beta {beta:?}, len {len}, row {r}, unit {i}"
+                        );
+                    }
                 }
             }
         }

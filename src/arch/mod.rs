@@ -324,24 +324,35 @@ impl<T> RawMat<*mut T> {
     }
 }
 
-/// One row of a masked scatter (the batch path's `dW`, row-major):
+/// Rows of a masked scatter (the batch path's `dW`, row-major), `rows` of them (1 to
+/// [`EXPAND_ROWS`]), row `q` from `src + q · src_stride` into `dst[q]`:
 /// `dst[i] = src[k] + beta · dst[i]` for the `k`-th kept unit `i` of `words`, dropped
 /// `dst[i]` bitwise unchanged; `beta = 0` writes `src[k]` without reading `dst[i]`.
 /// With `zero_dropped` (only with `beta = 0`: `dX`), dropped `dst[i]` are set to exactly
-/// 0 instead, and `dst` is not read at all.
+/// 0 instead, and `dst` is not read at all. The rows share the mask, so a kernel that
+/// takes several at once decodes each chunk's bits once for all of them.
 ///
-/// Contract for the kernels: `dst` is valid for reads and writes of `len` contiguous
-/// elements, `src` for reads of as many contiguous elements as `words` has set bits,
-/// disjoint from `dst`; `words` has words_for(len) words with clear bits past `len`.
+/// Contract for the kernels: `1 <= rows <= EXPAND_ROWS`; each `dst[q]`, `q < rows`, is
+/// valid for reads and writes of `len` contiguous elements, disjoint from the others;
+/// each source row for reads of as many contiguous elements as `words` has set bits,
+/// disjoint from every `dst[q]`; `words` has words_for(len) words with clear bits past
+/// `len`. The entries of `dst` from `rows` on are not used.
 #[cfg(feature = "alloc")]
 pub(crate) struct Expand<'m, T> {
     pub(crate) src: *const T,
-    pub(crate) dst: *mut T,
+    pub(crate) src_stride: usize,
+    pub(crate) dst: [*mut T; EXPAND_ROWS],
+    pub(crate) rows: usize,
     pub(crate) len: usize,
     pub(crate) words: &'m [u64],
     pub(crate) beta: T,
     pub(crate) zero_dropped: bool,
 }
+
+/// The most rows one [`Expand`] carries: four rows share each chunk's decoded mask (the
+/// lane mask and the permutation), as the rank-1 updates share theirs.
+#[cfg(feature = "alloc")]
+pub(crate) const EXPAND_ROWS: usize = 4;
 
 /// One row of a masked gather (the batch path's gathers along a contiguous masked
 /// dimension): `dst[k] = src[i]` for the `k`-th kept unit `i` of `words`.
