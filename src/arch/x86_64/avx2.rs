@@ -1,6 +1,7 @@
 //! AVX2 + FMA lanes: 8 `f32` or 4 `f64`. AVX2 has no mask registers, so a chunk's mask
-//! bits become a vector mask: each lane shifts its own bit of the broadcast mask word
-//! into its sign bit, which is all that `vblendvps` reads.
+//! bits become a vector mask: for a blend, each lane shifts its own bit of the broadcast
+//! mask word into its sign bit, which is all that `vblendvps` reads; for an AND, an
+//! `f32` chunk's whole-lane mask comes from a table.
 
 use core::arch::x86_64::*;
 
@@ -14,20 +15,36 @@ pub(crate) struct F32x8(__m256);
 #[derive(Clone, Copy)]
 pub(crate) struct F64x4(__m256d);
 
+/// An `f32` chunk's mask in the two forms its users read: `sign`, bit `l` of the chunk
+/// in lane `l`'s sign bit (all that a blend reads), and the chunk's `bits`, for the
+/// table of whole-lane masks that an AND needs. Each user reads one form and LLVM drops
+/// the other's instructions. Measured at 1024x1024, keep 0.5, against the dense kernels
+/// (interleaved): on a Zen 1 host the row-major dot products ran 1.62-1.76x computing
+/// whole-lane masks (a second shift per chunk, beside the four FMAs on the same two
+/// pipes) and 1.27-1.31x with the table, while the row-major updates, which blend, ran
+/// 1.17-1.21x on the sign bits and 1.19-1.25x with the table.
+#[derive(Clone, Copy)]
+pub(crate) struct Mask32 {
+    sign: __m256,
+    bits: u64,
+}
+
+/// Four `f32` chunks' worth of mask bits: broadcast to every lane (for the shifts of
+/// [`Mask32::sign`]) and as they are (for its `bits`).
+#[derive(Clone, Copy)]
+pub(crate) struct Group32 {
+    lanes: __m256i,
+    word: u64,
+}
+
 /// The lane masks of every 8-bit chunk: entry `b` is all ones in lane `l` when bit `l`
-/// of `b` is set. The batch path's expands and masked loads look their masks up here
-/// (`lane_mask`): each of their chunks has its own bits, with no group to broadcast
-/// (computed as `chunk_mask` does, the row-major scatter-add of a batch `dW` measured
-/// 1-2% slower, inside this machine's noise). The kernels along a masked dimension
-/// compute theirs, see `chunk_mask`: with a table load per chunk, the f32 row-major
-/// updates and dot products ran 1.07-1.12x their dense kernels at keep 0.5, against
-/// 1.04-1.08x computed (the table's load joins a loop of loads and stores). f64 ran the
-/// same either way.
-#[cfg(feature = "alloc")]
+/// of `b` is set. Where whole-lane masks are needed (the AND of a masked load, and the
+/// batch path's expands, whose chunks each have their own bits with no group to
+/// broadcast), they are looked up here; a blend reads only sign bits, which one variable
+/// shift per chunk computes (see [`Mask32`]).
 #[repr(align(32))]
 struct LaneMasks32([[u32; 8]; 256]);
 
-#[cfg(feature = "alloc")]
 static LANE_MASKS_32: LaneMasks32 = LaneMasks32({
     let mut table = [[0; 8]; 256];
     let mut b = 0;
@@ -71,7 +88,6 @@ static LANE_MASKS_64: LaneMasks64 = LaneMasks64({
 /// # Safety
 ///
 /// The CPU has AVX.
-#[cfg(feature = "alloc")]
 #[inline(always)]
 unsafe fn lane_mask_32(bits: u64) -> __m256i {
     let masks = &LANE_MASKS_32.0[(bits & 0xff) as usize];
@@ -234,24 +250,23 @@ impl Lanes for F32x8 {
         // SAFETY: see the impl.
         unsafe { _mm256_storeu_ps(p, self.0) }
     }
-    type Mask = __m256;
-    /// The group's 32 bits in every lane.
-    type Group = __m256i;
+    type Mask = Mask32;
+    type Group = Group32;
 
     #[inline(always)]
-    unsafe fn group(word: u64, g: usize) -> __m256i {
+    unsafe fn group(word: u64, g: usize) -> Group32 {
+        let word = (word >> (32 * g)) & 0xffff_ffff;
         // SAFETY: see the impl.
-        unsafe { _mm256_set1_epi32((word >> (32 * g)) as u32 as i32) }
+        let lanes = unsafe { _mm256_set1_epi32(word as u32 as i32) };
+        Group32 { lanes, word }
     }
     #[inline(always)]
-    unsafe fn chunk_mask(group: __m256i, k: usize) -> __m256 {
-        // Lane l shifts bit 8k + l of the group into its sign bit, and the arithmetic
-        // shift copies it across the lane. `k` is a constant in the unrolled loops, so
-        // the shift counts are four constant vectors (and where only a blend reads the
-        // mask, LLVM drops the second shift: the blend reads the sign bit alone).
+    unsafe fn chunk_mask(group: Group32, k: usize) -> Mask32 {
+        // Lane l shifts bit 8k + l of the group into its sign bit. `k` is a constant in
+        // the unrolled loops, so the shift counts are four constant vectors.
         let top = 31 - 8 * k as i32;
         // SAFETY: see the impl; every count is in 0..32 since k < 4.
-        unsafe {
+        let sign = unsafe {
             let counts = _mm256_setr_epi32(
                 top,
                 top - 1,
@@ -262,19 +277,25 @@ impl Lanes for F32x8 {
                 top - 6,
                 top - 7,
             );
-            _mm256_castsi256_ps(_mm256_srai_epi32::<31>(_mm256_sllv_epi32(group, counts)))
+            _mm256_castsi256_ps(_mm256_sllv_epi32(group.lanes, counts))
+        };
+        Mask32 {
+            sign,
+            bits: (group.word >> (8 * k)) & 0xff,
         }
     }
     #[cfg(feature = "alloc")]
     #[inline(always)]
-    unsafe fn lane_mask(bits: u64) -> __m256 {
-        // SAFETY: see the impl.
-        unsafe { _mm256_castsi256_ps(lane_mask_32(bits)) }
+    unsafe fn lane_mask(bits: u64) -> Mask32 {
+        let bits = bits & 0xff;
+        // SAFETY: see the impl. A whole-lane mask has the sign bits a blend reads.
+        let sign = unsafe { _mm256_castsi256_ps(lane_mask_32(bits)) };
+        Mask32 { sign, bits }
     }
     #[inline(always)]
-    unsafe fn select(m: __m256, a: Self, b: Self) -> Self {
+    unsafe fn select(m: Mask32, a: Self, b: Self) -> Self {
         // SAFETY: see the impl.
-        unsafe { F32x8(_mm256_blendv_ps(b.0, a.0, m)) }
+        unsafe { F32x8(_mm256_blendv_ps(b.0, a.0, m.sign)) }
     }
     #[inline(always)]
     unsafe fn mul_add(self, b: Self, c: Self) -> Self {
@@ -304,19 +325,24 @@ impl Lanes for F32x8 {
         }
     }
     #[inline(always)]
-    unsafe fn load_masked(p: *const f32, m: __m256) -> Self {
-        // SAFETY: see the impl. The mask's lanes are all ones or all zeros, so the AND
+    unsafe fn load_masked(p: *const f32, m: Mask32) -> Self {
+        // SAFETY: see the impl. The table's lanes are all ones or all zeros, so the AND
         // keeps a lane's bits or makes it +0.0.
-        unsafe { F32x8(_mm256_and_ps(_mm256_loadu_ps(p), m)) }
+        unsafe {
+            F32x8(_mm256_and_ps(
+                _mm256_loadu_ps(p),
+                _mm256_castsi256_ps(lane_mask_32(m.bits)),
+            ))
+        }
     }
     // `asm!` with a ymm register needs the feature on this very function; a caller with
     // it (every wrapper of this level) inlines it all the same.
     #[target_feature(enable = "avx")]
     #[inline]
-    unsafe fn store_select(self, m: __m256, old: Self, p: *mut f32) {
+    unsafe fn store_select(self, m: Mask32, old: Self, p: *mut f32) {
         // SAFETY: see the impl; the asm is empty and only names the register.
         unsafe {
-            let mut v = _mm256_blendv_ps(old.0, self.0, m);
+            let mut v = _mm256_blendv_ps(old.0, self.0, m.sign);
             opaque!(v);
             _mm256_storeu_ps(p, v)
         }
