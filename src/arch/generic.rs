@@ -312,14 +312,22 @@ impl<V: Lanes, const R: usize> Visit<V> for Combine<V, R> {
 /// of `x` loaded, and its mask decoded, once for all rows. Independent accumulators
 /// (four for one row, two per row for more) keep consecutive fused multiply-adds from
 /// waiting on each other.
-struct Dots<V: Lanes, const R: usize> {
+///
+/// In a chunk with dropped lanes, `x`'s dropped lanes load as +0.0. With `GUARD` the
+/// rows' dropped lanes do too, so they add exactly nothing whatever memory holds.
+/// Without it the rows' lanes load as they are, one operation fewer per row and chunk:
+/// a dropped lane then adds `a · 0`, a zero, which leaves the sum bit for bit as the
+/// guarded one (the sum starts at +0.0, so it is never -0.0, and adding a zero to
+/// anything else changes nothing), unless `a` is infinite or NaN there; then the sum is
+/// NaN, and the caller computes that row again with `GUARD` (see [`gemv_dots`]).
+struct Dots<V: Lanes, const R: usize, const GUARD: bool> {
     a: [*const V::Elem; R],
     x: *const V::Elem,
     acc: [[V; 4]; R],
     tail: [V::Elem; R],
 }
 
-impl<V: Lanes, const R: usize> Dots<V, R> {
+impl<V: Lanes, const R: usize, const GUARD: bool> Dots<V, R, GUARD> {
     #[inline(always)]
     unsafe fn new(a: [*const V::Elem; R], x: *const V::Elem) -> Self {
         // SAFETY: the caller has the CPU features.
@@ -349,7 +357,7 @@ impl<V: Lanes, const R: usize> Dots<V, R> {
     }
 }
 
-impl<V: Lanes, const R: usize> Visit<V> for Dots<V, R> {
+impl<V: Lanes, const R: usize, const GUARD: bool> Visit<V> for Dots<V, R, GUARD> {
     #[inline(always)]
     unsafe fn chunk<const SLOT: usize>(&mut self, i: usize) {
         let slot = Self::acc_index(SLOT);
@@ -365,13 +373,17 @@ impl<V: Lanes, const R: usize> Visit<V> for Dots<V, R> {
     #[inline(always)]
     unsafe fn partial<const SLOT: usize>(&mut self, i: usize, m: V::Mask) {
         let slot = Self::acc_index(SLOT);
-        // SAFETY: `Visit::partial`'s contract. Dropped lanes load as 0.0 on both sides,
-        // so they add exactly nothing, whatever memory holds.
+        // SAFETY: `Visit::partial`'s contract (the whole chunk may be read).
         unsafe {
             let x = V::load_masked(self.x.add(i), m);
             for r in 0..R {
+                let a = if GUARD {
+                    V::load_masked(self.a[r].add(i), m)
+                } else {
+                    V::load(self.a[r].add(i))
+                };
                 let acc = &mut self.acc[r][slot];
-                *acc = V::load_masked(self.a[r].add(i), m).mul_add(x, *acc);
+                *acc = a.mul_add(x, *acc);
             }
         }
     }
@@ -926,9 +938,19 @@ unsafe fn gemv_dots<V: Lanes, U: Units>(g: &Gemv<'_, V::Elem>, cols: U) {
         // SAFETY: row j < a.rows is a.cols contiguous elements, as is x; y has a.rows
         // elements.
         unsafe {
-            let mut visit = Dots::<V, R>::new(block.map(|j| a.ptr.add(j * a.row_stride)), g.x.ptr);
+            let row = |j: usize| a.ptr.add(j * a.row_stride);
+            let mut visit = Dots::<V, R, false>::new(block.map(row), g.x.ptr);
             walk::<V, U, _>(a.cols, cols, &mut visit);
             for (j, sum) in block.into_iter().zip(visit.finish()) {
+                let sum = if sum.to_f64().is_nan() {
+                    // Perhaps an infinite or NaN entry in a dropped column (see `Dots`):
+                    // the row again, its dropped entries masked out.
+                    let mut guarded = Dots::<V, 1, true>::new([row(j)], g.x.ptr);
+                    walk::<V, U, _>(a.cols, cols, &mut guarded);
+                    guarded.finish()[0]
+                } else {
+                    sum
+                };
                 let yj = g.y.ptr.add(j * g.y.row_stride);
                 *yj = g.alpha * sum + beta_times(g.beta, *yj);
             }
