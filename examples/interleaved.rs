@@ -16,9 +16,9 @@
 //! examples, column-major, with one mask; dense: the same call with every unit kept,
 //! which is matrixmultiply's GEMM on the whole matrices), or `step` (a layer's training
 //! step on such a batch through `layer::ThinnedBatch`: forward, `dX`, SGD step; dense:
-//! the same with every unit kept). `LAYOUT` is `row` or `col` (of `W`, or of `dW`). Defaults: N = 1024, KEEP = 0.5, CALLS = 2000 (m = 1) or 200
-//! (batches), M = 128. The mask is the benchmarks' (seed 7). It prints the median time
-//! of each and their ratio.
+//! the same with every unit kept). `LAYOUT` is `row` or `col` (of `W`, or of `dW`).
+//! Defaults: N = 1024, KEEP = 0.5, CALLS = 2000 (m = 1) or 200 (batches), M = 128. The
+//! mask is the benchmarks' (seed 7). It prints the median time of each and their ratio.
 
 use std::hint::black_box;
 use std::process::ExitCode;
