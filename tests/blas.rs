@@ -91,15 +91,22 @@ fn ger_matches<T: Float>(seed: u64) {
     }
 }
 
-fn gemv_matches<T: Float>(seed: u64) {
+/// `gemv` on every layout and beta for the shapes `row_counts x col_counts`; `run(n,
+/// entries)` says whether to run case `n`.
+fn gemv_matches<T: Float>(
+    seed: u64,
+    row_counts: &[usize],
+    col_counts: &[usize],
+    run: impl Fn(usize, usize) -> bool,
+) {
     let mut rng = rng(seed);
     let mut n = 0;
-    for &rows in SIZES {
-        for &cols in SIZES {
+    for &rows in row_counts {
+        for &cols in col_counts {
             for layout in LAYOUTS {
                 for beta in [0.0, 1.0, -0.5] {
                     n += 1;
-                    if !sampled(n, rows * cols) {
+                    if !run(n, rows * cols) {
                         continue;
                     }
                     let (row_mask, col_mask) = masks(rows, cols, n, seed + n as u64);
@@ -298,8 +305,24 @@ fn ger_f32_f64() {
 #[test]
 fn gemv_f32_f64() {
     at_every_level(|| {
-        gemv_matches::<f32>(3);
-        gemv_matches::<f64>(4);
+        gemv_matches::<f32>(3, SIZES, SIZES, sampled);
+        gemv_matches::<f64>(4, SIZES, SIZES, sampled);
+    });
+}
+
+/// Rows of several mask words, up to and past the 4 KiB (1024 `f32`, 512 `f64`) up to
+/// which the row-major kernels stage `x`, in row blocks of every size. Under miri one
+/// small shape, every case of it run.
+#[test]
+fn gemv_wide_rows() {
+    let (row_counts, col_counts): (&[usize], &[usize]) = if cfg!(miri) {
+        (&[5], &[70])
+    } else {
+        (&[3, 4, 9], &[129, 511, 512, 513, 1023, 1024, 1025, 2100])
+    };
+    at_every_level(|| {
+        gemv_matches::<f32>(7, row_counts, col_counts, |_, _| true);
+        gemv_matches::<f64>(8, row_counts, col_counts, |_, _| true);
     });
 }
 
