@@ -732,7 +732,14 @@ unsafe fn gather<T: Element>(
             col_stride: 1,
         };
     }
-    for j in kept_prefetching(rows, src.ptr, src.row_stride, cols.len, src.col_stride) {
+    for j in kept_prefetching(
+        rows,
+        src.ptr,
+        src.row_stride,
+        cols.len,
+        src.col_stride,
+        true,
+    ) {
         // SAFETY: row j of `src` has cols.len elements at col_stride apart; `out` has
         // room for cols.count more.
         unsafe {
@@ -839,11 +846,22 @@ unsafe fn scatter_rows<T: Element>(
         && c.col_stride == 1
     {
         // Contiguous rows along a masked dimension: the level's vector kernel expands each
-        // row's compact values into its kept units. Prefetching rows ahead pays even when
-        // they are consecutive: it runs further ahead than the hardware's stream (the
-        // row-major batch dW, 1024 x 1024 at m = 128, took 3-4% less time).
+        // row's compact values into its kept units. The rows are prefetched ahead only
+        // where the kept ones lie apart. Consecutive rows, the hardware streams itself,
+        // and whole rows prefetched on top of its stream stalled on the line fill
+        // buffers (row-major batch dW, 1024 x 1024, keep 0.5, interleaved, on a Zen 1
+        // class host, three runs: at m = 128 0.60-0.61x dense with them, 0.58x without;
+        // at m = 32 0.75x against 0.70x). A Zen 3 class host had measured them 3-4%
+        // faster at m = 128.
         let kernel = super::kernels::<T>().expand;
-        let mut rows_ahead = kept_prefetching(rows, c.ptr.cast_const(), c.row_stride, cols.len, 1);
+        let mut rows_ahead = kept_prefetching(
+            rows,
+            c.ptr.cast_const(),
+            c.row_stride,
+            cols.len,
+            1,
+            rows.masked(),
+        );
         // The kernel takes up to EXPAND_ROWS rows at a time: consecutive rows of `p`
         // (compact, one per kept row) into kept rows of `c`, wherever those lie.
         let mut jp = 0;
@@ -885,6 +903,7 @@ unsafe fn scatter_rows<T: Element>(
         c.row_stride,
         cols.len,
         c.col_stride,
+        true,
     );
     for (jp, j) in rows_ahead.enumerate() {
         // SAFETY: row jp of `p` has cols.count elements, row j of `c` cols.len.
@@ -941,15 +960,18 @@ const PREFETCH_ROWS: usize = 4;
 
 /// The kept units `j` of `rows`, in order; handing out each, it prefetches row `j'` of a
 /// matrix at `base` (`len` elements `col_stride` apart from `base + j' · row_stride`),
-/// [`PREFETCH_ROWS`] kept units ahead.
+/// [`PREFETCH_ROWS`] kept units ahead, if `prefetch`.
 fn kept_prefetching<'m, T: 'm>(
     rows: Sel<'m>,
     base: *const T,
     row_stride: usize,
     len: usize,
     col_stride: usize,
+    prefetch: bool,
 ) -> impl Iterator<Item = usize> + 'm {
-    let mut ahead = kept(rows).skip(PREFETCH_ROWS);
+    let mut ahead = kept(rows)
+        .skip(PREFETCH_ROWS)
+        .take(if prefetch { usize::MAX } else { 0 });
     kept(rows).inspect(move |_| {
         if let Some(j) = ahead.next() {
             prefetch_span(base.wrapping_add(j * row_stride), len, col_stride);
