@@ -1033,6 +1033,16 @@ impl<V: Lanes> Visit<V> for Stage<V> {
 unsafe fn gemv_dots_masked<V: Lanes>(g: &Gemv<'_, V::Elem>, mask: *const u64) {
     let cols = Bits(mask);
     let n = g.a.cols;
+    // SAFETY: the mask has words_for(n) words, clear past n.
+    let all_kept = unsafe {
+        (0..n / 64).all(|w| cols.word(w) == u64::MAX)
+            && (n % 64 == 0 || cols.word(n / 64) == valid_bits(n % 64))
+    };
+    if all_kept {
+        // Nothing to stage: the dense kernel itself.
+        // SAFETY: the caller's contract is `gemv_dots`'.
+        return unsafe { gemv_dots::<V, _, false>(g, AllKept) };
+    }
     if n > STAGE_BYTES / size_of::<V::Elem>() || g.a.rows < BLOCK {
         // SAFETY: the caller's contract is `gemv_dots`'.
         return unsafe { gemv_dots::<V, _, false>(g, cols) };
