@@ -1020,10 +1020,10 @@ impl<V: Lanes> Visit<V> for Stage<V> {
 /// multiply-adds, with no lane mask looked up and applied to `x` (a load and an AND per
 /// chunk, which took load slots from the rows: AVX2, Zen 1 host, row-major `forward`,
 /// keep 0.5, against the dense kernel: 1.15x at 1024x1024 and 1.16x at 256x256 before,
-/// 1.01x and 1.03-1.04x staged). Only for rows that fit the buffer (a wider `x` would be
-/// staged in pieces, and walking the rows piece by piece was slower: 1.44x against
-/// 1.05x at 4096x4096) and for enough rows to pay for the copy; the others take
-/// [`gemv_dots`].
+/// 1.01x and 1.03-1.04x staged). Only for an `x` that fits the buffer (a wider one would
+/// be staged in pieces, and walking the rows piece by piece was slower: 1.44x against
+/// 1.05x at 4096x4096) and for four rows or more, which pay for the copy; the others
+/// take [`gemv_dots`] with the mask, and a mask that keeps every unit takes it with none.
 ///
 /// # Safety
 ///
