@@ -89,8 +89,7 @@ fn thinned<T: Float>(
     assert!(
         same.clone()
             .all(|(a, b)| a.to_bits_u64() == b.to_bits_u64()),
-        "{}: a ThinnedBatch wrote W outside sgd_step",
-        c.label
+        "{c}: a ThinnedBatch wrote W outside sgd_step"
     );
     result
 }
@@ -147,7 +146,26 @@ struct Case<T> {
     dz: Mat<T>,
     w_layout: Layout,
     batch_layout: Layout,
-    label: String,
+    /// The input mask's kind.
+    kind: MaskKind,
+}
+
+/// The case's name in a failure's message (formatted only then).
+impl<T> core::fmt::Display for Case<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{} {}x{} m={} W {:?} batch {:?} {:?} out {}",
+            if self.shared { "shared" } else { "per-example" },
+            self.n_out,
+            self.n_in,
+            self.m,
+            self.w_layout,
+            self.batch_layout,
+            self.kind,
+            self.out.is_some()
+        )
+    }
 }
 
 impl<T: Float> Case<T> {
@@ -224,7 +242,7 @@ fn for_each_case<T: Float>(
                         dz,
                         w_layout,
                         batch_layout,
-                        label: String::new(),
+                        kind,
                     };
                     // Poison what must never be read: dropped (unit, example) entries of X
                     // and dZ, and the columns (rows) of W that no example keeps.
@@ -249,13 +267,6 @@ fn for_each_case<T: Float>(
                             }
                         }
                     }
-                    case.label = format!(
-                        "{} {}x{} m={m} W {w_layout:?} batch {batch_layout:?} {kind:?} out {}",
-                        if shared { "shared" } else { "per-example" },
-                        n_out,
-                        n_in,
-                        case.out.is_some()
-                    );
                     f(&case);
                 }
             }
@@ -319,7 +330,7 @@ fn forward_matches<T: Float>(shapes: &[(usize, usize, usize)], seed: u64, how: H
         }
         .unwrap();
         compare(
-            &format!("forward {}", c.label),
+            format_args!("forward {c}"),
             &before,
             &actual,
             &expected,
@@ -469,7 +480,7 @@ fn weight_update_matches<T: Float>(
         };
         let scale = lr.unwrap_or(1.0) / c.keep.get();
         compare(
-            &format!("{what} {}", c.label),
+            format_args!("{what} {c}"),
             &before,
             &actual,
             &expected,
@@ -530,7 +541,7 @@ fn input_grad_matches<T: Float>(shapes: &[(usize, usize, usize)], seed: u64, how
         }
         .unwrap();
         compare(
-            &format!("input_grad {}", c.label),
+            format_args!("input_grad {c}"),
             &before,
             &actual,
             &expected,

@@ -76,15 +76,20 @@ fn ger_matches<T: Float>(seed: u64) {
                         actual.view_mut(),
                     )
                     .unwrap();
-                    let what = format!("ger {rows}x{cols} {layout:?} case {n}");
-                    compare(&what, &before, &actual, &expected, |j, i| {
-                        if touched(j, i) {
-                            let p = (alpha * x[j] * y[i]).to_f64().abs();
-                            Entry::Close(2, p + before.get(j, i).to_f64().abs())
-                        } else {
-                            Entry::Untouched
-                        }
-                    });
+                    compare(
+                        format_args!("ger {rows}x{cols} {layout:?} case {n}"),
+                        &before,
+                        &actual,
+                        &expected,
+                        |j, i| {
+                            if touched(j, i) {
+                                let p = (alpha * x[j] * y[i]).to_f64().abs();
+                                Entry::Close(2, p + before.get(j, i).to_f64().abs())
+                            } else {
+                                Entry::Untouched
+                            }
+                        },
+                    );
                 }
             }
         }
@@ -160,9 +165,8 @@ fn gemv_matches<T: Float>(
                         opt_mask(&row_mask),
                     )
                     .unwrap();
-                    let what = format!("gemv {rows}x{cols} {layout:?} beta {beta} case {n}");
                     compare(
-                        &what,
+                        format_args!("gemv {rows}x{cols} {layout:?} beta {beta} case {n}"),
                         &column(&before),
                         &column(&actual),
                         &column(&expected),
@@ -271,23 +275,28 @@ fn gemm_matches<T: Float>(seed: u64) {
                         opt_mask(&col_mask),
                     )
                     .unwrap();
-                    let what = format!("gemm {rows}x{inner}x{cols} {la:?} {lb:?} {lc:?} case {n}");
-                    compare(&what, &before, &actual, &expected, |j, k| {
-                        if !touched(j, k) {
-                            return Entry::Untouched;
-                        }
-                        let terms = (0..inner).filter(|&p| kept(&inner_mask, p));
-                        let sum: f64 = terms
-                            .clone()
-                            .map(|p| (alpha * a.get(j, p) * b.get(p, k)).to_f64().abs())
-                            .sum();
-                        let old = if beta == T::ZERO {
-                            0.0
-                        } else {
-                            (beta * before.get(j, k)).to_f64().abs()
-                        };
-                        Entry::Close(terms.count() + 2, sum + old)
-                    });
+                    compare(
+                        format_args!("gemm {rows}x{inner}x{cols} {la:?} {lb:?} {lc:?} case {n}"),
+                        &before,
+                        &actual,
+                        &expected,
+                        |j, k| {
+                            if !touched(j, k) {
+                                return Entry::Untouched;
+                            }
+                            let terms = (0..inner).filter(|&p| kept(&inner_mask, p));
+                            let sum: f64 = terms
+                                .clone()
+                                .map(|p| (alpha * a.get(j, p) * b.get(p, k)).to_f64().abs())
+                                .sum();
+                            let old = if beta == T::ZERO {
+                                0.0
+                            } else {
+                                (beta * before.get(j, k)).to_f64().abs()
+                            };
+                            Entry::Close(terms.count() + 2, sum + old)
+                        },
+                    );
                 }
             }
         }

@@ -15,6 +15,9 @@ struct Case<T> {
     keep: KeepProb,
     mask: Bits,
     out: Bits,
+    /// The kept units of `mask` and of `out`, in order.
+    kept_in: Vec<usize>,
+    kept_out: Vec<usize>,
     /// `W`, with NaN/inf in dropped columns (and dropped rows, for the two-mask cases).
     w: Mat<T>,
     x: Vec<T>,
@@ -64,6 +67,8 @@ fn for_each_case<T: Float>(seed: u64, both: bool, mut f: impl FnMut(&Case<T>)) {
                         n_in,
                         layout,
                         keep,
+                        kept_in: mask.mask().iter_kept().collect(),
+                        kept_out: out.mask().iter_kept().collect(),
                         mask,
                         out,
                         w,
@@ -76,20 +81,35 @@ fn for_each_case<T: Float>(seed: u64, both: bool, mut f: impl FnMut(&Case<T>)) {
     }
 }
 
-impl<T: Float> Case<T> {
-    fn name(&self, op: &str) -> String {
-        format!(
-            "{op}<{}> {}x{} {:?} keep {} ({} of {} in, {} of {} out)",
+/// A case's name for a failure's message, formatted only then.
+struct Name<'c, T> {
+    case: &'c Case<T>,
+    op: &'static str,
+}
+
+impl<T> core::fmt::Display for Name<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let c = self.case;
+        write!(
+            f,
+            "{}<{}> {}x{} {:?} keep {} ({} of {} in, {} of {} out)",
+            self.op,
             core::any::type_name::<T>(),
-            self.n_out,
-            self.n_in,
-            self.layout,
-            self.keep,
-            self.mask.mask().count_kept(),
-            self.n_in,
-            self.out.mask().count_kept(),
-            self.n_out
+            c.n_out,
+            c.n_in,
+            c.layout,
+            c.keep,
+            c.kept_in.len(),
+            c.n_in,
+            c.kept_out.len(),
+            c.n_out
         )
+    }
+}
+
+impl<T: Float> Case<T> {
+    fn name(&self, op: &'static str) -> Name<'_, T> {
+        Name { case: self, op }
     }
 
     fn kept(&self, j: usize, i: usize) -> bool {
@@ -102,7 +122,7 @@ impl<T: Float> Case<T> {
 
     /// Σ |W[j,i] x_i / keep| over kept i, and the number of terms.
     fn forward_bound(&self, j: usize) -> (usize, f64) {
-        let kept: Vec<usize> = self.mask.mask().iter_kept().collect();
+        let kept = &self.kept_in;
         let sum = kept
             .iter()
             .map(|&i| (self.w.get(j, i).to_f64() * self.x_scaled(i)).abs())
@@ -112,7 +132,7 @@ impl<T: Float> Case<T> {
 
     /// Σ |W[j,i] dz_j| / keep over kept j, and the number of terms.
     fn input_grad_bound(&self, i: usize) -> (usize, f64) {
-        let kept: Vec<usize> = self.out.mask().iter_kept().collect();
+        let kept = &self.kept_out;
         let sum: f64 = kept
             .iter()
             .map(|&j| (self.w.get(j, i).to_f64() * self.dz[j].to_f64()).abs())
@@ -160,7 +180,7 @@ fn forward_matches<T: Float>(seed: u64, both: bool) {
         }
         .unwrap();
         compare(
-            &c.name("forward"),
+            c.name("forward"),
             &column(&before),
             &column(&actual),
             &column(&expected),
@@ -214,7 +234,7 @@ fn weight_grad_matches<T: Float>(seed: u64, both: bool) {
         }
         .unwrap();
         compare(
-            &c.name("weight_grad"),
+            c.name("weight_grad"),
             &before,
             &actual,
             &expected,
@@ -262,7 +282,7 @@ fn sgd_step_matches<T: Float>(seed: u64, both: bool) {
             layer::sgd_step(w.view_mut(), &c.dz, &c.x, c.mask.mask(), c.keep, lr)
         }
         .unwrap();
-        compare(&c.name("sgd_step"), &before, &w, &expected, |j, i| {
+        compare(c.name("sgd_step"), &before, &w, &expected, |j, i| {
             if c.kept(j, i) {
                 let product = (lr.to_f64() * c.dz[j].to_f64() * c.x_scaled(i)).abs();
                 Entry::Close(3, before.get(j, i).to_f64().abs() + product)
@@ -301,7 +321,7 @@ fn input_grad_matches<T: Float>(seed: u64, both: bool) {
         }
         .unwrap();
         compare(
-            &c.name("input_grad"),
+            c.name("input_grad"),
             &column(&before),
             &column(&actual),
             &column(&expected),

@@ -1,6 +1,13 @@
 //! Test harness shared by the kernel tests: padded layouts, adversarial masks, poisoned
 //! inputs, and the comparison with the reference.
+//!
+//! Miri runs these suites, and there the harness, not the kernels, took most of the
+//! time. So the per-entry helpers index boxed slices (under miri a `Vec`'s index is a
+//! chain of calls, a slice's a plain place), and case names are formatted only for a
+//! failure.
 #![allow(dead_code)]
+
+use core::fmt::Display;
 
 use bitdrop::{Element, KeepProb, Mask, MaskMut, MatMut, MatRef, sample, words_for};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -102,7 +109,7 @@ pub const LAYOUTS: [Layout; 3] = [Layout::RowMajor, Layout::ColMajor, Layout::St
 /// A matrix in a padded buffer.
 #[derive(Debug, Clone)]
 pub struct Mat<T> {
-    pub data: Vec<T>,
+    pub data: Box<[T]>,
     pub rows: usize,
     pub cols: usize,
     pub rs: usize,
@@ -123,7 +130,7 @@ impl<T: Element> Mat<T> {
             (rows - 1) * rs + (cols - 1) * cs + 1 + 5
         };
         Mat {
-            data: vec![fill; len],
+            data: vec![fill; len].into_boxed_slice(),
             rows,
             cols,
             rs,
@@ -153,8 +160,8 @@ impl<T: Element> Mat<T> {
     }
 
     /// For each buffer position: whether it lies inside the view.
-    pub fn in_view(&self) -> Vec<bool> {
-        let mut inside = vec![false; self.data.len()];
+    pub fn in_view(&self) -> Box<[bool]> {
+        let mut inside = vec![false; self.data.len()].into_boxed_slice();
         for i in 0..self.rows {
             for j in 0..self.cols {
                 inside[self.idx(i, j)] = true;
@@ -203,7 +210,15 @@ pub struct Bits {
     pub words: Vec<u64>,
     pub len: usize,
     /// `kept(i)` for each unit, decoded once (the checks ask per entry).
-    flags: Vec<bool>,
+    flags: Box<[bool]>,
+}
+
+/// Each unit's bit, read straight from the words (the checks' own decoding, independent
+/// of the crate's `Mask::is_kept`).
+fn flags(words: &[u64], len: usize) -> Box<[bool]> {
+    (0..len)
+        .map(|i| words[i / 64] >> (i % 64) & 1 == 1)
+        .collect()
 }
 
 impl Bits {
@@ -218,14 +233,14 @@ impl Bits {
             }
             MaskKind::Single => mask.fill_with(|i| i + 1 == len),
         }
-        let flags = (0..len).map(|i| mask.as_mask().is_kept(i)).collect();
+        let flags = flags(&words, len);
         Bits { words, len, flags }
     }
 
     /// A mask from its words (checked).
     pub fn new_from_words(words: Vec<u64>, len: usize) -> Self {
-        let mask = Mask::new(&words, len).unwrap();
-        let flags = (0..len).map(|i| mask.is_kept(i)).collect();
+        Mask::new(&words, len).expect("the words are a mask of len units");
+        let flags = flags(&words, len);
         Bits { words, len, flags }
     }
 
@@ -262,9 +277,10 @@ pub fn tolerance<T: Element>(terms: usize, abs_sum: f64) -> f64 {
 ///
 /// `state(i, j)` says what the entry must be: `Untouched` (bitwise as before), `Zero`
 /// (exactly +0.0), or `Close(terms, abs_sum)` (within [`tolerance`] of the reference).
-/// Every buffer element outside the view must be untouched too.
+/// Every buffer element outside the view must be untouched too. `what` names the case in
+/// a failure's message (pass `format_args!`: it is formatted only then).
 pub fn compare<T: Element>(
-    what: &str,
+    what: impl Display,
     before: &Mat<T>,
     actual: &Mat<T>,
     expected: &Mat<T>,
@@ -317,7 +333,7 @@ pub enum Entry {
 /// A vector as an `n x 1` matrix (for [`compare`]).
 pub fn column<T: Element>(v: &[T]) -> Mat<T> {
     Mat {
-        data: v.to_vec(),
+        data: v.into(),
         rows: v.len(),
         cols: 1,
         rs: 1,
