@@ -1217,11 +1217,6 @@ mod tests {
                     );
                 }
             }
-            // Expand: written, added, added with beta, and with the dropped units zeroed. The
-            // dropped units hold sentinels (NaN), the kept ones numbers: arithmetic on a NaN
-            // gives a payload miri chooses at random. One row at a time and several: the
-            // source rows one after another, the output rows in reverse order with a gap
-            // between them, which must keep its sentinels.
             // Each unit's place in a compact row, or None if dropped: a table rather
             // than a binary search of `kept` per entry, which under miri took two thirds
             // of this test's time.
@@ -1229,6 +1224,11 @@ mod tests {
             for (k, &i) in kept.iter().enumerate() {
                 place[i] = Some(k);
             }
+            // Expand: written, added, added with beta, and with the dropped units zeroed. The
+            // dropped units hold sentinels (NaN), the kept ones numbers: arithmetic on a NaN
+            // gives a payload miri chooses at random. One row at a time and several: the
+            // source rows one after another, the output rows in reverse order with a gap
+            // between them, which must keep its sentinels.
             let half = T::from_f64(0.5);
             let rows_cases: &[usize] = if cfg!(miri) {
                 &[1, super::super::EXPAND_ROWS]
