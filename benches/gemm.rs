@@ -11,9 +11,9 @@
 //!   faster way round (a column-major `C` as the row-major `Cᵀ = Bᵀ Aᵀ`, about 15% faster
 //!   here), as the batch path calls it;
 //! - `compact_gemm_keep0.5`: only the GEMMs the masked operation runs, on operands gathered
-//!   beforehand, in the same blocks of rows, with no scatter: what a fused kernel (gather
-//!   while packing, scatter on write) could at best reach. `masked_keep0.5` minus it is
-//!   the cost of the gather and the scatter.
+//!   beforehand, in the same blocks (of rows for `dW`, of the inner dimension for `dX`),
+//!   with no scatter: what a fused kernel (gather while packing, scatter on write) could
+//!   at best reach. `masked_keep0.5` minus it is the cost of the gather and the scatter.
 //!
 //! The measurement is wall time; with `BITDROP_BENCH_CPU_TIME=1` it is the benchmarking
 //! thread's CPU time instead (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)`), which leaves out
@@ -126,29 +126,12 @@ fn sgemm(
     }
 }
 
-/// The rows of the GEMMs the batch path runs (as `src/arch/mm.rs` cuts them): blocks of
-/// whole mask words holding at least `max(512 KiB / (4 · per_row), 64)` kept rows, where
-/// `per_row` is the width of a block's gathered `A` plus compact `C`; as kept-row counts.
-fn blocks(words: Option<&[u64]>, n: usize, per_row: usize) -> Vec<usize> {
+/// The rows of the GEMMs the batch path runs for `dW` (as `src/arch/mm.rs` cuts them):
+/// blocks of `max(512 KiB / (4 · per_row), 64)` of the `n` rows, where `per_row` is the
+/// width of a block's compact `C`.
+fn blocks(n: usize, per_row: usize) -> Vec<usize> {
     let target = (512 * 1024 / (4 * per_row)).max(64);
-    match words {
-        None => (0..n).step_by(target).map(|s| target.min(n - s)).collect(),
-        Some(words) => {
-            let mut out = vec![];
-            let mut count = 0;
-            for w in words {
-                count += w.count_ones() as usize;
-                if count >= target {
-                    out.push(count);
-                    count = 0;
-                }
-            }
-            if count > 0 {
-                out.push(count);
-            }
-            out
-        }
-    }
+    (0..n).step_by(target).map(|s| target.min(n - s)).collect()
 }
 
 /// The calling thread's CPU time.
@@ -257,7 +240,7 @@ fn dw<M: Measurement>(c: &mut Criterion<M>, name: &str, m: usize, dw_col_major: 
             xk[p * k.len() + q] = x[p * N + i];
         }
     }
-    let rows = blocks(None, N, k.len());
+    let rows = blocks(N, k.len());
     let mut cblock = vec![0.0f32; (rows[0] + 63) * k.len()];
     let c_strides = |r: usize| {
         if dw_col_major { (1, r) } else { (k.len(), 1) }
@@ -334,36 +317,59 @@ fn dx<M: Measurement>(c: &mut Criterion<M>) {
             black_box(&mut dx);
         })
     });
-    // The GEMMs alone: per block of kept inputs, those rows of Wᵀ (columns of W, gathered
-    // beforehand) times dZ into a compact block.
+    // The GEMMs alone, as the batch path runs them for dX: in blocks of the inner
+    // dimension (dZ's rows), each block's kept rows of Wᵀ (kept columns of W, gathered
+    // beforehand into one compact buffer per block) times that block of dZ, summed into
+    // one compact block of all the kept rows.
     let k = kept(&half, N);
-    let mut wk = vec![0.0f32; k.len() * N];
-    for (q, &i) in k.iter().enumerate() {
-        wk[q * N..(q + 1) * N].copy_from_slice(&w[i * N..(i + 1) * N]);
-    }
-    let rows = blocks(Some(&half), N, N + m);
-    let mut cblock = vec![0.0f32; rows.iter().max().unwrap() * m];
+    let a_blocks: Vec<(usize, Vec<f32>)> = inner_blocks(k.len(), N, m)
+        .into_iter()
+        .map(|(start, len)| {
+            let mut a = vec![0.0f32; k.len() * len];
+            for (q, &i) in k.iter().enumerate() {
+                a[q * len..(q + 1) * len].copy_from_slice(&w[i * N + start..i * N + start + len]);
+            }
+            (start, a)
+        })
+        .collect();
+    let mut cblock = vec![0.0f32; k.len() * m];
     g.bench_function("compact_gemm_keep0.5", |b| {
         b.iter(|| {
-            let mut start = 0;
-            for &r in &rows {
+            for (q, (start, a)) in a_blocks.iter().enumerate() {
+                let len = a.len() / k.len();
                 sgemm(
-                    (r, N, m),
+                    (k.len(), len, m),
                     2.0,
-                    &wk[start * N..],
-                    (N, 1),
-                    &dz,
+                    a,
+                    (len, 1),
+                    &dz[*start..],
                     (1, N),
-                    0.0,
+                    if q == 0 { 0.0 } else { 1.0 },
                     &mut cblock,
-                    (1, r),
+                    (1, k.len()),
                 );
-                start += r;
             }
             black_box(&mut cblock);
         })
     });
     g.finish();
+}
+
+/// The blocks of the inner dimension (`(start, len)`) in which the batch path computes
+/// `dX` (as `src/arch/mm.rs` cuts them) for `kept` kept rows, an unmasked inner dimension
+/// of `n` units and `m` columns, f32: what is left of the workspace
+/// (`batch_workspace_len`'s share for this product: `n · m` plus a block of
+/// `min(n · p, max(127 p, 512 KiB / 4 + 63 p))`, `p = n + m`) after the compact
+/// `kept x m` result, divided among the kept rows, less 63.
+fn inner_blocks(kept: usize, n: usize, m: usize) -> Vec<(usize, usize)> {
+    let p = n + m;
+    let block = (n * p).min((127 * p).max(512 * 1024 / 4 + 63 * p));
+    let room = n * m + block;
+    let width = (room - kept * m) / kept - 63;
+    (0..n)
+        .step_by(width)
+        .map(|s| (s, width.min(n - s)))
+        .collect()
 }
 
 /// A whole layer step at m = 128, `W` column-major: `Z = W X̃ + b`, `dX = Wᵀ dZ ⊙ r /

@@ -12,9 +12,9 @@
 //!
 //! `OP` is `weight_grad`, `sgd_step`, `input_grad` or `forward` (one example, f32, `W`
 //! `N x N`; dense: bitdrop's own unmasked `blas::ger` / `blas::gemv`, as in
-//! `benches/kernels.rs`), or `weight_grad_batch` or `input_grad_batch` (a batch of `M`
-//! examples, column-major, with one mask; dense: the same call with every unit kept,
-//! which is matrixmultiply's GEMM on the whole matrices), or `step` (a layer's training
+//! `benches/kernels.rs`), or `weight_grad_batch`, `input_grad_batch` or `forward_batch`
+//! (a batch of `M` examples, column-major, with one mask; dense: the same call with every
+//! unit kept, which is matrixmultiply's GEMM on the whole matrices), or `step` (a layer's training
 //! step on such a batch through `layer::ThinnedBatch`: forward, `dX`, SGD step; dense:
 //! the same with every unit kept). `LAYOUT` is `row` or `col` (of `W`, or of `dW`).
 //! Defaults: N = 1024, KEEP = 0.5, CALLS = 2000 (m = 1) or 200 (batches), M = 128. The
@@ -55,6 +55,7 @@ fn parse() -> Result<Args, String> {
         "forward",
         "weight_grad_batch",
         "input_grad_batch",
+        "forward_batch",
         "step",
     ]
     .contains(&op.as_str())
@@ -175,6 +176,22 @@ fn run(a: &Args, keep: KeepProb) -> Result<(), bitdrop::Error> {
                     let dw = MatMut::new(dw, n, n, rs, cs)?;
                     let one = KeepProb::ONE;
                     layer::weight_grad_batch(dz, x, all, one, None, dw, ws)
+                },
+            )
+        } else if a.op == "forward_batch" {
+            let wv = MatRef::new(&w, n, n, rs, cs)?;
+            time_pair(
+                &label,
+                a.calls,
+                &mut (out, ws),
+                |(z, ws)| {
+                    let z = MatMut::new(z, n, m, 1, n)?;
+                    layer::forward_batch(wv, x, mask, keep, None, None, z, ws)
+                },
+                |(z, ws)| {
+                    let z = MatMut::new(z, n, m, 1, n)?;
+                    let one = KeepProb::ONE;
+                    layer::forward_batch(wv, x, all, one, None, None, z, ws)
                 },
             )
         } else {

@@ -29,9 +29,10 @@ const SHAPES: &[(usize, usize, usize)] = if cfg!(miri) {
 };
 
 /// Shapes with a 1000-unit side, sampled sparsely (see `for_each_case`): a long masked
-/// dimension, and (300 x 1000, m = 2) the matrixmultiply path's blocks of rows: each of
-/// its products there runs in two or more blocks (a block's gathered `A` and compact `C`
-/// take about 512 KiB). Miri runs none.
+/// dimension, and (300 x 1000, m = 2) the matrixmultiply path's blocks: each of its
+/// products there runs in two or more, blocks of rows (a block's gathered `A` and compact
+/// `C` take about 512 KiB) or, for `dX`, blocks of the inner dimension (a block's
+/// gathered `A` takes what the workspace has left). Miri runs none.
 const LARGE_SHAPES: &[(usize, usize, usize)] = if cfg!(miri) {
     &[]
 } else {
@@ -783,10 +784,11 @@ fn thinned_batch_all_kept_takes_the_direct_path() {
 }
 
 /// `dX`'s dropped rows are exactly 0 also in a block of rows that keeps no unit: the mask
-/// keeps whole leading words, as many units as one block of the matrixmultiply path
-/// takes (f64: about 217 kept rows for the free function at 300 x 1000, m = 2, rounded
-/// up to 256; 512 for a `ThinnedBatch` at m = 128), so its last block keeps none. On the
-/// portable path the same check runs without blocks.
+/// keeps whole leading words, as many units as one block of rows of the matrixmultiply
+/// path takes for a `ThinnedBatch` at m = 128 (512), so its last block keeps none. The
+/// free function (300 x 1000, m = 2, 256 kept rows) runs in blocks of the inner
+/// dimension instead, two of them in f64, and zeroes the dropped rows in its one
+/// scatter. On the portable path the same checks run without blocks.
 #[test]
 #[cfg_attr(miri, ignore = "large shapes")]
 fn input_grad_zeroes_rows_of_a_block_without_kept_units() {
