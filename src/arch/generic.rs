@@ -616,7 +616,7 @@ fn blocked<V: Lanes>(count: usize) -> bool {
 ///
 /// # Safety
 ///
-/// As for [`axpy`].
+/// As for [`walk`], with `y` valid for reads and writes of elements `0 .. n`.
 #[inline(always)]
 unsafe fn scale<V: Lanes, U: Units>(n: usize, beta: V::Elem, y: *mut V::Elem, units: U) {
     if beta == V::Elem::ONE {
