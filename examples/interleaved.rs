@@ -4,21 +4,24 @@
 //! measurements of record; this is the check beside them.
 //!
 //! ```text
-//! cargo run --release --example interleaved -- OP LAYOUT [N] [KEEP] [CALLS] [M]
+//! cargo run --release --example interleaved -- OP LAYOUT [N] [KEEP] [CALLS] [M] [out]
 //! cargo run --release --example interleaved -- forward row 1024 0.5
 //! cargo run --release --example interleaved -- weight_grad_batch row 1024 0.5 200 32
 //! cargo run --release --example interleaved -- step col
+//! cargo run --release --example interleaved -- forward_batch col 1024 0.5 200 128 out
 //! ```
 //!
 //! `OP` is `weight_grad`, `sgd_step`, `input_grad` or `forward` (one example, f32, `W`
 //! `N x N`; dense: bitdrop's own unmasked `blas::ger` / `blas::gemv`, as in
 //! `benches/kernels.rs`), or `weight_grad_batch`, `input_grad_batch` or `forward_batch`
 //! (a batch of `M` examples, column-major, with one mask; dense: the same call with every
-//! unit kept, which is matrixmultiply's GEMM on the whole matrices), or `step` (a layer's training
-//! step on such a batch through `layer::ThinnedBatch`: forward, `dX`, SGD step; dense:
-//! the same with every unit kept). `LAYOUT` is `row` or `col` (of `W`, or of `dW`).
-//! Defaults: N = 1024, KEEP = 0.5, CALLS = 2000 (m = 1) or 200 (batches), M = 128. The
-//! mask is the benchmarks' (seed 7). It prints the median time of each and their ratio.
+//! unit kept, which is matrixmultiply's GEMM on the whole matrices), or `step` (a layer's
+//! training step on such a batch through `layer::ThinnedBatch`: forward, `dX`, SGD step;
+//! dense: the same with every unit kept). `LAYOUT` is `row` or `col` (of `W`, or of
+//! `dW`). Defaults: N = 1024, KEEP = 0.5, CALLS = 2000 (m = 1) or 200 (batches), M = 128.
+//! The mask is the benchmarks' (seed 7). A last argument `out` gives the masked `_batch`
+//! operations an output mask too (the same keep, seed 8). It prints the median time of
+//! each and their ratio.
 
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -36,6 +39,8 @@ struct Args {
     keep: f64,
     calls: usize,
     m: usize,
+    /// The masked batch operations also take an output mask.
+    out: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -67,6 +72,15 @@ fn parse() -> Result<Args, String> {
         Some("col") => false,
         _ => return Err("LAYOUT must be row or col".into()),
     };
+    let out = match args.get(6).map(String::as_str) {
+        None => false,
+        Some("out") if op.ends_with("_batch") => true,
+        Some(s) => {
+            return Err(format!(
+                "the last argument may only be out, for a _batch OP: {s}"
+            ));
+        }
+    };
     Ok(Args {
         op,
         row_major,
@@ -74,6 +88,7 @@ fn parse() -> Result<Args, String> {
         keep: number(3, 0.5)?,
         calls: number(4, if batch { 200.0 } else { 2000.0 })? as usize,
         m: number(5, 128.0)? as usize,
+        out,
     })
 }
 
@@ -81,7 +96,7 @@ fn main() -> ExitCode {
     let args = match parse() {
         Ok(args) => args,
         Err(e) => {
-            eprintln!("{e}\nusage: interleaved OP row|col [N] [KEEP] [CALLS] [M]");
+            eprintln!("{e}\nusage: interleaved OP row|col [N] [KEEP] [CALLS] [M] [out]");
             return ExitCode::FAILURE;
         }
     };
@@ -140,6 +155,10 @@ fn run(a: &Args, keep: KeepProb) -> Result<(), bitdrop::Error> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
     sample::bernoulli(&mut rng, keep, &mut MaskMut::new(&mut words, n)?);
     let mask = Mask::new(&words, n)?;
+    let mut out_words = vec![0u64; words_for(n)];
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(8);
+    sample::bernoulli(&mut rng, keep, &mut MaskMut::new(&mut out_words, n)?);
+    let out_mask = a.out.then_some(Mask::new(&out_words, n)?);
     let mut all = vec![0u64; words_for(n)];
     MaskMut::new(&mut all, n)?.fill(true);
     let all = Mask::new(&all, n)?;
@@ -162,7 +181,7 @@ fn run(a: &Args, keep: KeepProb) -> Result<(), bitdrop::Error> {
         let ws = vec![0.0f32; layer::batch_workspace_len::<f32>(n, n, m)];
         // Both N x M, column-major (as in benches/gemm.rs).
         let (dz, x) = (MatRef::new(&dz, n, m, 1, n)?, MatRef::new(&x, n, m, 1, n)?);
-        let label = format!("{label} m={m}");
+        let label = format!("{label} m={m}{}", if a.out { " out" } else { "" });
         return if a.op == "weight_grad_batch" {
             time_pair(
                 &label,
@@ -170,7 +189,7 @@ fn run(a: &Args, keep: KeepProb) -> Result<(), bitdrop::Error> {
                 &mut (w, ws),
                 |(dw, ws)| {
                     let dw = MatMut::new(dw, n, n, rs, cs)?;
-                    layer::weight_grad_batch(dz, x, mask, keep, None, dw, ws)
+                    layer::weight_grad_batch(dz, x, mask, keep, out_mask, dw, ws)
                 },
                 |(dw, ws)| {
                     let dw = MatMut::new(dw, n, n, rs, cs)?;
@@ -186,7 +205,7 @@ fn run(a: &Args, keep: KeepProb) -> Result<(), bitdrop::Error> {
                 &mut (out, ws),
                 |(z, ws)| {
                     let z = MatMut::new(z, n, m, 1, n)?;
-                    layer::forward_batch(wv, x, mask, keep, None, None, z, ws)
+                    layer::forward_batch(wv, x, mask, keep, out_mask, None, z, ws)
                 },
                 |(z, ws)| {
                     let z = MatMut::new(z, n, m, 1, n)?;
@@ -202,7 +221,7 @@ fn run(a: &Args, keep: KeepProb) -> Result<(), bitdrop::Error> {
                 &mut (out, ws),
                 |(dx, ws)| {
                     let dx = MatMut::new(dx, n, m, 1, n)?;
-                    layer::input_grad_batch(wv, dz, mask, keep, None, dx, ws)
+                    layer::input_grad_batch(wv, dz, mask, keep, out_mask, dx, ws)
                 },
                 |(dx, ws)| {
                     let dx = MatMut::new(dx, n, m, 1, n)?;
