@@ -11,9 +11,9 @@
 //! - where `A` is gathered and the compact `C` of all kept rows and columns is small
 //!   (at most [`BLOCK_BYTES`]; `dX`, whose columns are the batch), the inner dimension
 //!   is walked in blocks: per block, the kept rows of `A`'s block of columns are
-//!   gathered (about [`BLOCK_BYTES`] of them) and the GEMM sums their product with
-//!   `B`'s block of rows into the compact `C`, scattered once at the end. Every operand
-//!   is packed once, as in a single GEMM call;
+//!   gathered (as wide a block as the workspace holds beside the compact `C`) and the
+//!   GEMM sums their product with `B`'s block of rows into the compact `C`, scattered
+//!   once at the end. Every operand is packed once, as in a single GEMM call;
 //! - otherwise the rows of `C` are walked in blocks of kept rows (whole mask words) whose
 //!   gathered `A` and compact `C` take about [`BLOCK_BYTES`] (at least [`MIN_BLOCK`]
 //!   rows); per block, the kept rows of `A` are gathered if the row or the inner
