@@ -29,10 +29,10 @@ const SHAPES: &[(usize, usize, usize)] = if cfg!(miri) {
 };
 
 /// Shapes with a 1000-unit side, sampled sparsely (see `for_each_case`): a long masked
-/// dimension, and (300 x 1000, m = 2) the matrixmultiply path's blocks: each of its
-/// products there runs in two or more, blocks of rows (a block's gathered `A` and compact
-/// `C` take about 512 KiB) or, for `dX`, blocks of the inner dimension (a block's
-/// gathered `A` takes what the workspace has left). Miri runs none.
+/// dimension, and (300 x 1000, m = 2) the matrixmultiply path's blocks: with the denser
+/// masks, each of its products there runs in two or more, blocks of rows (a block's
+/// gathered `A` and compact `C` take about 512 KiB) or, for `dX`, blocks of the inner
+/// dimension (a block's gathered `A` takes what the workspace has left). Miri runs none.
 const LARGE_SHAPES: &[(usize, usize, usize)] = if cfg!(miri) {
     &[]
 } else {
@@ -855,6 +855,125 @@ fn input_grad_zeroes_rows_of_a_block_without_kept_units() {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The matrixmultiply path's blocks of the inner dimension with that dimension masked
+/// too, f64: `dX` of a 1000 x 700 layer (350 or so of 700 inputs kept, 900 or so of 1000
+/// outputs, m = 2) runs in about three blocks of 305 kept outputs, each taking its rows of
+/// the gathered `dZ` from the middle of it; the forward pass of the 700 x 1000 layer
+/// (the masks swapped) likewise, with the gathered `X`. The dropped entries of `W`, `dZ`
+/// and `X` hold NaN and infinities, which must never be read. Checked against the
+/// reference on the clean matrices: kept entries close, `dX`'s dropped rows exactly 0,
+/// `Z`'s dropped rows untouched.
+#[test]
+#[cfg_attr(miri, ignore = "large shapes")]
+fn inner_blocks_with_a_masked_inner_dimension() {
+    let (wide, narrow, m) = (1000, 700, 2);
+    let keep = KeepProb::new(0.5).unwrap();
+    let mut rng = rng(760);
+    for layout in LAYOUTS {
+        for forward in [false, true] {
+            // dX: inputs `narrow` (keep 0.5), outputs `wide` (0.9); forward: the reverse.
+            let (n_out, n_in) = if forward {
+                (narrow, wide)
+            } else {
+                (wide, narrow)
+            };
+            let (in_keep, out_keep) = if forward { (0.9, 0.5) } else { (0.5, 0.9) };
+            let in_mask = Bits::new(MaskKind::Random(in_keep), n_in, &mut rng);
+            let out_mask = Bits::new(MaskKind::Random(out_keep), n_out, &mut rng);
+            let mut w = Mat::<f64>::new(n_out, n_in, layout, f64::sentinel());
+            w.randomize(&mut rng);
+            let batch_rows = if forward { n_in } else { n_out };
+            let mut batch = Mat::<f64>::new(batch_rows, m, Layout::ColMajor, 0.0);
+            batch.randomize(&mut rng);
+            let (mut w_poisoned, mut batch_poisoned) = (w.clone(), batch.clone());
+            for j in 0..n_out {
+                for i in 0..n_in {
+                    if !(in_mask.kept(i) && out_mask.kept(j)) {
+                        w_poisoned.set(j, i, poison(j + i));
+                    }
+                }
+            }
+            let batch_mask = if forward { &in_mask } else { &out_mask };
+            for r in 0..batch_rows {
+                for k in 0..m {
+                    if !batch_mask.kept(r) {
+                        batch_poisoned.set(r, k, poison(r + k));
+                    }
+                }
+            }
+            let out_rows = if forward { n_out } else { n_in };
+            let before = Mat::<f64>::new(out_rows, m, layout, f64::NAN);
+            let (mut expected, mut actual) = (before.clone(), before.clone());
+            let mut ws = vec![f64::sentinel(); layer::batch_workspace_len::<f64>(n_out, n_in, m)];
+            let (shared_in, shared_out) = (
+                Some(BatchMask::Shared(in_mask.mask())),
+                Some(BatchMask::Shared(out_mask.mask())),
+            );
+            if forward {
+                reference::forward_batch(
+                    w.view(),
+                    batch.view(),
+                    shared_in,
+                    keep,
+                    shared_out,
+                    None,
+                    expected.view_mut(),
+                )
+                .unwrap();
+                layer::forward_batch(
+                    w_poisoned.view(),
+                    batch_poisoned.view(),
+                    in_mask.mask(),
+                    keep,
+                    Some(out_mask.mask()),
+                    None,
+                    actual.view_mut(),
+                    &mut ws,
+                )
+                .unwrap();
+            } else {
+                reference::input_grad_batch(
+                    w.view(),
+                    batch.view(),
+                    shared_in,
+                    keep,
+                    shared_out,
+                    expected.view_mut(),
+                )
+                .unwrap();
+                layer::input_grad_batch(
+                    w_poisoned.view(),
+                    batch_poisoned.view(),
+                    in_mask.mask(),
+                    keep,
+                    Some(out_mask.mask()),
+                    actual.view_mut(),
+                    &mut ws,
+                )
+                .unwrap();
+            }
+            // Each kept entry sums at most `wide` products of values below 1, scaled by
+            // 1 / keep.
+            let (kept_rows, summed) = if forward {
+                (&out_mask, n_in)
+            } else {
+                (&in_mask, n_out)
+            };
+            compare(
+                format_args!("forward {forward}, W {layout:?}"),
+                &before,
+                &actual,
+                &expected,
+                |r, _| match (kept_rows.kept(r), forward) {
+                    (true, _) => Entry::Close(summed, summed as f64 / 0.5),
+                    (false, true) => Entry::Untouched,
+                    (false, false) => Entry::Zero,
+                },
+            );
         }
     }
 }

@@ -9,11 +9,13 @@
 //! - `B` (inner x cols) is gathered once into the workspace if the inner or the column
 //!   dimension is masked;
 //! - where `A` is gathered and the compact `C` of all kept rows and columns is small
-//!   (at most [`BLOCK_BYTES`]; `dX`, whose columns are the batch), the inner dimension
-//!   is walked in blocks: per block, the kept rows of `A`'s block of columns are
-//!   gathered (as wide a block as the workspace holds beside the compact `C`) and the
-//!   GEMM sums their product with `B`'s block of rows into the compact `C`, scattered
-//!   once at the end. Every operand is packed once, as in a single GEMM call;
+//!   (at most [`BLOCK_BYTES`]: `dX`, whose columns are the batch, and, under an output
+//!   mask, the forward pass and small weight updates), the inner dimension is walked in
+//!   blocks: per block, the kept rows of `A`'s block of columns are gathered (as wide a
+//!   block as [`workspace_len`] leaves beside the compact `C`, at least
+//!   [`MIN_INNER_BLOCK`] units) and the GEMM sums their product with `B`'s block of rows
+//!   into the compact `C`, scattered once at the end. Every operand is packed once, as
+//!   in a single GEMM call;
 //! - otherwise the rows of `C` are walked in blocks of kept rows (whole mask words) whose
 //!   gathered `A` and compact `C` take about [`BLOCK_BYTES`] (at least [`MIN_BLOCK`]
 //!   rows); per block, the kept rows of `A` are gathered if the row or the inner
@@ -44,8 +46,12 @@ use crate::{Element, Error, Mask, MatMut, MatRef};
 /// 16-22% with a row-major `W`, whose kept columns each block of rows gathered from every
 /// row of `W` again.
 const BLOCK_BYTES: usize = 512 * 1024;
-/// The fewest kept rows a block aims at, however wide its rows.
+/// The fewest kept rows a block of rows aims at, however wide its rows.
 const MIN_BLOCK: usize = 64;
+/// The fewest kept inner units a block of the inner dimension takes: matrixmultiply's own
+/// depth block (`KC`, 256 for `sgemm` and `dgemm`). Narrower blocks would have its kernel
+/// load and store the compact `C` more often than one call over the whole depth does.
+const MIN_INNER_BLOCK: usize = 256;
 
 /// Kept rows a block aims at when each of its rows holds `per_row` elements of `T` in
 /// the workspace: `BLOCK_BYTES` worth, at least [`MIN_BLOCK`]. A block holds whole mask
@@ -506,9 +512,10 @@ impl<T: Element> Masked<'_, T> {
             return;
         }
         let mut ws = self.ws;
-        // SAFETY: the workspace is split into the gathered B (at most inner x cols), then
-        // either the inner blocks' compact C and block of A, which `inner_block_width`
-        // fits in `room` (the workspace past B), or one block of rows of A and one of C:
+        // SAFETY: the workspace is split into the gathered B (at most inner x cols, which
+        // `workspace_len` includes, so `room` does not underflow), then either the inner
+        // blocks' compact C and block of A, which `inner_block_width` fits in `room` (the
+        // workspace past B), or one block of rows of A and one of C:
         // blocks have at most r = min(rows, target + 63) rows (`next_block`), r x (a_row
         // + c_row) elements together, which `workspace_len` bounds (see there). Every
         // view formed below lies inside its matrix by the caller's contract.
@@ -580,8 +587,11 @@ impl<T: Element> Masked<'_, T> {
     ///
     /// # Safety
     ///
-    /// As for [`Masked::run`], with `rows` or `cols` masked; `b` is `B` as `run` has it
-    /// (gathered or the caller's); `ws` is valid for `rows.count x (cols.count + width +
+    /// As for [`Masked::run`], and as `run` has reached it: `a` is not compact (it is
+    /// `rows.len x inner.len`); `rows.count`, `inner.count` and `cols.count` are not 0
+    /// (the GEMM's dimensions, and the first block's product overwrites the whole compact
+    /// `C`); `b` is `B` as `run` has it (gathered if the inner or the column dimension is
+    /// masked, else the caller's); `ws` is valid for `rows.count x (cols.count + width +
     /// 63)` writes, disjoint from all.
     unsafe fn run_inner_blocks(
         &self,
@@ -689,8 +699,8 @@ fn next_block(rows: Sel<'_>, start: usize, target: usize) -> (usize, Sel<'_>) {
 /// Kept inner units per block for [`Masked::run_inner_blocks`], if its compact `C`
 /// (`rows x cols`, kept counts) takes at most [`BLOCK_BYTES`], so that it stays in cache
 /// while each block's product is summed into it, and it and a block of gathered `A` at
-/// least [`MIN_BLOCK`] units wide fit in `room` elements. A block of whole mask words
-/// keeps fewer than `width + 64` units: the width leaves room for 63 more.
+/// least [`MIN_INNER_BLOCK`] units wide fit in `room` elements. A block of whole mask
+/// words keeps fewer than `width + 64` units: the width leaves room for 63 more.
 const fn inner_block_width<T>(rows: usize, cols: usize, room: usize) -> Option<usize> {
     let size = core::mem::size_of::<T>();
     let c = rows.saturating_mul(cols);
@@ -698,7 +708,7 @@ const fn inner_block_width<T>(rows: usize, cols: usize, room: usize) -> Option<u
         return None;
     }
     let width = ((room - c) / rows).saturating_sub(63);
-    if width >= MIN_BLOCK {
+    if width >= MIN_INNER_BLOCK {
         Some(width)
     } else {
         None
