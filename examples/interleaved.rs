@@ -197,37 +197,24 @@ fn run(a: &Args, keep: KeepProb) -> Result<(), bitdrop::Error> {
                     layer::weight_grad_batch(dz, x, all, one, None, dw, ws)
                 },
             )
-        } else if a.op == "forward_batch" {
-            let wv = MatRef::new(&w, n, n, rs, cs)?;
-            time_pair(
-                &label,
-                a.calls,
-                &mut (out, ws),
-                |(z, ws)| {
-                    let z = MatMut::new(z, n, m, 1, n)?;
-                    layer::forward_batch(wv, x, mask, keep, out_mask, None, z, ws)
-                },
-                |(z, ws)| {
-                    let z = MatMut::new(z, n, m, 1, n)?;
-                    let one = KeepProb::ONE;
-                    layer::forward_batch(wv, x, all, one, None, None, z, ws)
-                },
-            )
         } else {
+            // The forward pass (Z) or dX: both N x M, column-major.
             let wv = MatRef::new(&w, n, n, rs, cs)?;
+            let forward = a.op == "forward_batch";
+            let op = |mask: Mask<'_>, keep, out_mask, o: &mut [f32], ws: &mut [f32]| {
+                let o = MatMut::new(o, n, m, 1, n)?;
+                if forward {
+                    layer::forward_batch(wv, x, mask, keep, out_mask, None, o, ws)
+                } else {
+                    layer::input_grad_batch(wv, dz, mask, keep, out_mask, o, ws)
+                }
+            };
             time_pair(
                 &label,
                 a.calls,
                 &mut (out, ws),
-                |(dx, ws)| {
-                    let dx = MatMut::new(dx, n, m, 1, n)?;
-                    layer::input_grad_batch(wv, dz, mask, keep, out_mask, dx, ws)
-                },
-                |(dx, ws)| {
-                    let dx = MatMut::new(dx, n, m, 1, n)?;
-                    let one = KeepProb::ONE;
-                    layer::input_grad_batch(wv, dz, all, one, None, dx, ws)
-                },
+                |(o, ws)| op(mask, keep, out_mask, o, ws),
+                |(o, ws)| op(all, KeepProb::ONE, None, o, ws),
             )
         };
     }
